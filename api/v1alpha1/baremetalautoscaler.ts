@@ -1,0 +1,454 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { QuantityMap, StringEnum, StringMap, withRules } from '../schema-helpers.js';
+
+/**
+ * BareMetalAutoscaler, autoscaling.bamel.io/v1alpha1: the one source of the API. The CRD
+ * YAML (`make generate`), the TypeScript types and the webhook's structural validation are
+ * all derived from the schemas in this file.
+ */
+
+export const GROUP = 'autoscaling.bamel.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'BareMetalAutoscaler';
+export const PLURAL = 'baremetalautoscalers';
+export const SINGULAR = 'baremetalautoscaler';
+export const SHORT_NAMES = ['bma'] as const;
+export const LIST_KIND = 'BareMetalAutoscalerList';
+
+/** The label that marks a ConfigMap as a machine inventory. */
+export const INVENTORY_LABEL = 'autoscaling.bamel.io/inventory';
+/** The key of the inventory document inside the ConfigMap. */
+export const INVENTORY_KEY = 'machines.yaml';
+export const FINALIZER = 'autoscaling.bamel.io/finalizer';
+
+const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+
+export const InventoryReferenceSchema = Type.Object(
+  {
+    namespace: Type.String({
+      description: 'Namespace of the inventory ConfigMap. Credential Secrets named by its machines live in the same namespace.',
+      minLength: 1,
+      maxLength: 63,
+      pattern: DNS_LABEL,
+    }),
+    name: Type.String({
+      description: 'Name of the inventory ConfigMap (labelled autoscaling.bamel.io/inventory: "true", key machines.yaml).',
+      minLength: 1,
+      maxLength: 253,
+      pattern: DNS_SUBDOMAIN,
+    }),
+  },
+  { description: 'The ConfigMap that lists the machines, their BMC addresses, capacity, labels and taints.' },
+);
+
+export const LabelSelectorRequirementSchema = withRules(
+  Type.Object({
+    key: Type.String({ description: 'The machine label key the selector applies to.', minLength: 1, maxLength: 317 }),
+    operator: StringEnum(['In', 'NotIn', 'Exists', 'DoesNotExist'] as const, {
+      description: 'How the key relates to the values: In, NotIn, Exists or DoesNotExist.',
+    }),
+    values: Type.Optional(
+      Type.Array(Type.String({ maxLength: 63 }), {
+        description: 'Values for In and NotIn (at least one); must be empty for Exists and DoesNotExist.',
+        maxItems: 256,
+      }),
+    ),
+  }),
+  [
+    {
+      rule: "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
+      message: 'values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist',
+      reason: 'FieldValueInvalid',
+    },
+  ],
+);
+
+export const MachineSelectorSchema = Type.Object(
+  {
+    matchLabels: Type.Optional(StringMap({ description: 'Machines whose inventory labels contain all these key/value pairs.' })),
+    matchExpressions: Type.Optional(
+      Type.Array(LabelSelectorRequirementSchema, {
+        description: 'Requirements over machine labels; all must hold.',
+        maxItems: 64,
+      }),
+    ),
+  },
+  {
+    description: 'Which inventory machines this autoscaler manages, by their inventory labels. Empty selects every machine of the inventory.',
+    default: {},
+    'x-kubernetes-map-type': 'atomic',
+  },
+);
+
+export const ScaleUpSchema = Type.Object(
+  {
+    cooldownSeconds: Type.Integer({
+      description: 'Seconds after a power-on before the next scale-up decision for pressure (pending pods that no machine in flight will take are still served).',
+      default: 60,
+      minimum: 0,
+      maximum: 86400,
+    }),
+    maxConcurrentPowerOns: Type.Integer({
+      description: 'At most this many machines powering on or joining at the same time.',
+      default: 2,
+      minimum: 1,
+      maximum: 1000,
+    }),
+    joinTimeoutSeconds: Type.Integer({
+      description: "Seconds from power-on until the machine's Node must be Ready; past it the machine is powered off and quarantined. A machine's own joinTimeoutSeconds in the inventory overrides it.",
+      default: 600,
+      minimum: 30,
+      maximum: 86400,
+    }),
+  },
+  { description: 'When and how fast machines are powered on.', default: {} },
+);
+
+export const ScaleDownSchema = withRules(
+  Type.Object(
+    {
+      enabled: Type.Boolean({ description: 'Power idle machines off. When false, machines are only ever powered on.', default: true }),
+      utilizationThreshold: Type.Number({
+        description: 'A Ready machine whose utilisation (the larger of cpu and memory requested / allocatable, DaemonSet and mirror pods ignored) stays below this is unneeded.',
+        default: 0.5,
+        minimum: 0,
+        maximum: 1,
+      }),
+      unneededSeconds: Type.Integer({
+        description: 'How long a machine must stay unneeded before it is drained and powered off.',
+        default: 600,
+        minimum: 0,
+        maximum: 604800,
+      }),
+      cooldownSeconds: Type.Integer({
+        description: 'Seconds after a scale-down (and after a scale-up) before the next scale-down.',
+        default: 600,
+        minimum: 0,
+        maximum: 86400,
+      }),
+      drainTimeoutSeconds: Type.Integer({
+        description: 'How long a drain may take (evictions refused by PodDisruptionBudgets are retried until then); past it the drain is aborted and the machine stays on.',
+        default: 600,
+        minimum: 10,
+        maximum: 86400,
+      }),
+      maxConcurrentDrains: Type.Integer({
+        description: 'At most this many machines draining or powering off at the same time.',
+        default: 1,
+        minimum: 1,
+        maximum: 100,
+      }),
+    },
+    { description: 'When idle machines are drained and powered off.', default: {} },
+  ),
+  [
+    {
+      rule: '!self.enabled || self.utilizationThreshold > 0.0',
+      message: 'utilizationThreshold must be greater than 0 when scale-down is enabled (0 finds no machine unneeded); set enabled: false to turn scale-down off',
+      fieldPath: '.utilizationThreshold',
+      reason: 'FieldValueInvalid',
+    },
+  ],
+);
+
+export const ScoringSchema = withRules(
+  Type.Object(
+    {
+      usefulWeight: Type.Number({
+        description: 'Weight of the distance to the ideal machine in the pressured ("useful") resource categories.',
+        default: 1.0,
+        minimum: 0,
+        maximum: 100,
+      }),
+      nonUsefulWeight: Type.Number({
+        description: 'Weight of the distance to the ideal machine in the categories that are not under pressure.',
+        default: 0.25,
+        minimum: 0,
+        maximum: 100,
+      }),
+    },
+    { description: 'How candidate machines are scored against the ideal machine for a deficit (closest wins).', default: {} },
+  ),
+  [
+    {
+      rule: 'self.usefulWeight >= self.nonUsefulWeight',
+      message: 'usefulWeight must be at least nonUsefulWeight: the pressured categories must count at least as much as the others',
+      reason: 'FieldValueInvalid',
+    },
+    {
+      rule: 'self.usefulWeight > 0.0',
+      message: 'usefulWeight must be greater than 0, or no machine is preferred for the resources that are short',
+      fieldPath: '.usefulWeight',
+    },
+  ],
+);
+
+function categoryThresholds(what: string, defaultLevel: number, defaultRate: number) {
+  return withRules(
+    Type.Object(
+      {
+        level: Type.Number({
+          description: `Level of ${what} (0..1, requested / allocatable over Ready machines) at or above which the category is under pressure.`,
+          default: defaultLevel,
+          minimum: 0,
+          maximum: 1,
+        }),
+        ratePerMinute: Type.Number({
+          description: `Rise of the ${what} level per minute (0..1 per minute, over the pressure window) at or above which the category is under pressure, before pods are pending. 0 disables the rate signal.`,
+          default: defaultRate,
+          minimum: 0,
+          maximum: 1,
+        }),
+      },
+      { description: `Pressure thresholds for ${what}.`, default: {} },
+    ),
+    [
+      {
+        rule: 'self.level > 0.0',
+        message: 'level must be greater than 0 (0 keeps the category under pressure forever); use 1 to rely on the rate alone',
+        fieldPath: '.level',
+        reason: 'FieldValueInvalid',
+      },
+    ],
+  );
+}
+
+export const PressureSchema = Type.Object(
+  {
+    windowSeconds: Type.Integer({
+      description: 'The window over which the rate of change of each level is estimated (least-squares slope over the samples in the window).',
+      default: 300,
+      minimum: 10,
+      maximum: 3600,
+    }),
+    cpu: categoryThresholds('cpu', 0.85, 0.1),
+    memory: categoryThresholds('memory', 0.85, 0.1),
+    ephemeralStorage: categoryThresholds('ephemeral-storage', 0.9, 0.1),
+    network: Type.Object(
+      {
+        requestsPerSecondRate: Type.Number({
+          description: 'Rise in requests per second per minute, for one workload, at or above which network is under pressure (from the traffic agents). 0 disables it.',
+          default: 0,
+          minimum: 0,
+        }),
+        bytesPerSecondRate: Type.Number({
+          description: 'Rise in bytes per second per minute, for one workload, at or above which network is under pressure. 0 disables it.',
+          default: 0,
+          minimum: 0,
+        }),
+      },
+      { description: 'Network pressure thresholds (needs the traffic agents).', default: {} },
+    ),
+  },
+  { description: 'Per-category thresholds on the pressure level and its rate of change.', default: {} },
+);
+
+export const BareMetalAutoscalerSpecSchema = withRules(
+  Type.Object(
+    {
+      inventory: InventoryReferenceSchema,
+      machineSelector: MachineSelectorSchema,
+      minMachines: Type.Integer({
+        description: 'Machines kept powered on at all times, whatever the load; bamel powers machines on to reach it.',
+        default: 0,
+        minimum: 0,
+        maximum: 10000,
+      }),
+      maxMachines: Type.Integer({
+        description: 'At most this many selected machines are powered on (Ready, joining or powering on) at once.',
+        default: 10,
+        minimum: 0,
+        maximum: 10000,
+      }),
+      scaleUp: ScaleUpSchema,
+      scaleDown: ScaleDownSchema,
+      scoring: ScoringSchema,
+      pressure: PressureSchema,
+      dryRun: Type.Boolean({
+        description: 'Decide and report (status, events, metrics) but never call a BMC or drain a Node.',
+        default: false,
+      }),
+      deletionPolicy: StringEnum(['Retain', 'PowerOff'] as const, {
+        description: 'What happens to the managed machines when this autoscaler is deleted: Retain leaves them as they are; PowerOff drains and powers them off.',
+        default: 'Retain',
+      }),
+    },
+    { description: 'What the autoscaler manages and the rules it follows.' },
+  ),
+  [
+    {
+      rule: 'self.minMachines <= self.maxMachines',
+      message: 'minMachines must be less than or equal to maxMachines',
+      fieldPath: '.minMachines',
+      reason: 'FieldValueInvalid',
+    },
+    {
+      rule: 'self.scaleUp.maxConcurrentPowerOns <= self.maxMachines || self.maxMachines == 0',
+      message: 'scaleUp.maxConcurrentPowerOns must not exceed maxMachines',
+      fieldPath: '.scaleUp.maxConcurrentPowerOns',
+      reason: 'FieldValueInvalid',
+    },
+    {
+      rule: 'self.inventory == oldSelf.inventory || self.dryRun || oldSelf.dryRun',
+      message: 'inventory cannot be changed while the autoscaler actuates; set dryRun: true first, or create a new autoscaler',
+      fieldPath: '.inventory',
+      reason: 'FieldValueForbidden',
+    },
+  ],
+);
+
+export const MachinePhaseValues = ['Off', 'PoweringOn', 'Joining', 'Ready', 'Draining', 'PoweringOff', 'Failed', 'Unknown'] as const;
+export type MachinePhase = (typeof MachinePhaseValues)[number];
+
+export const PowerActionValues = ['PowerOn', 'PowerOff'] as const;
+export type PowerAction = (typeof PowerActionValues)[number];
+
+export const OperationSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Unique id of the operation (written before the BMC is called).', maxLength: 64 }),
+    action: StringEnum(PowerActionValues, { description: 'The power action intended.' }),
+    startedAt: Type.String({ format: 'date-time', description: 'When the intent was written.' }),
+    attempt: Type.Optional(Type.Integer({ minimum: 0, description: 'How many times the BMC was asked for this operation.' })),
+    holder: Type.Optional(Type.String({ maxLength: 253, description: 'The manager replica (leader identity) that wrote the intent.' })),
+  },
+  { description: 'A power operation in flight: the intent written to status before the BMC is called.' },
+);
+
+export const MachineStatusSchema = Type.Object(
+  {
+    name: Type.String({ description: 'The machine (and Node) name from the inventory.', maxLength: 253 }),
+    phase: StringEnum(MachinePhaseValues, { description: 'Lifecycle phase: Off, PoweringOn, Joining, Ready, Draining, PoweringOff, Failed (quarantined) or Unknown.' }),
+    since: Type.String({ format: 'date-time', description: 'When the machine entered this phase.' }),
+    operation: Type.Optional(OperationSchema),
+    reason: Type.Optional(Type.String({ maxLength: 256, description: 'Why the machine is in this phase (CamelCase).' })),
+    message: Type.Optional(Type.String({ maxLength: 2048, description: 'Why, in words.' })),
+    retryAfter: Type.Optional(Type.String({ format: 'date-time', description: 'For Failed machines: when the quarantine ends.' })),
+    failures: Type.Optional(Type.Integer({ minimum: 0, description: 'Consecutive failures (drives the quarantine backoff).' })),
+    powerCyclesToday: Type.Optional(Type.Integer({ minimum: 0, description: 'Power-ons of this machine today (UTC), a tie-breaker in scoring.' })),
+    powerCyclesDay: Type.Optional(Type.String({ maxLength: 10, description: 'The UTC day (YYYY-MM-DD) powerCyclesToday counts.' })),
+    blockers: Type.Optional(
+      Type.Array(Type.String({ maxLength: 512 }), { maxItems: 32, description: 'Why this machine is not scaled down now, in words.' }),
+    ),
+  },
+  { description: 'The state of one managed machine.' },
+);
+
+export const ConditionSchema = Type.Object(
+  {
+    type: Type.String({ description: 'Condition type, e.g. Ready, InventoryValid, ScalingLimited, BMCDegraded.', maxLength: 316 }),
+    status: StringEnum(['True', 'False', 'Unknown'] as const, { description: 'True, False or Unknown.' }),
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'The spec generation the condition was computed from.' })),
+    lastTransitionTime: Type.String({ format: 'date-time', description: 'When the status last changed.' }),
+    reason: Type.String({ maxLength: 1024, description: 'Machine-readable CamelCase reason.' }),
+    message: Type.String({ maxLength: 32768, description: 'Human-readable details.' }),
+  },
+  { description: 'A status condition (metav1.Condition).' },
+);
+
+export const ScaleEventSchema = Type.Object(
+  {
+    time: Type.String({ format: 'date-time', description: 'When the scale event happened.' }),
+    direction: StringEnum(['Up', 'Down'] as const, { description: 'Up (power on) or Down (power off).' }),
+    machine: Type.String({ maxLength: 253, description: 'The machine concerned.' }),
+    reason: Type.String({ maxLength: 2048, description: 'Why, in words.' }),
+  },
+  { description: 'The last scale event.' },
+);
+
+export const PressureStatusSchema = Type.Object(
+  {
+    category: Type.String({ maxLength: 64, description: 'cpu, memory, ephemeral-storage or network.' }),
+    level: Type.Number({ description: 'Current level (0..1 for resources).' }),
+    ratePerMinute: Type.Number({ description: 'Estimated change of the level per minute over the window.' }),
+    pressured: Type.Boolean({ description: 'Whether the category is under pressure now.' }),
+    reason: Type.Optional(Type.String({ maxLength: 512, description: 'What put the category under pressure.' })),
+  },
+  { description: 'Pressure statistics of one category.' },
+);
+
+export const BareMetalAutoscalerStatusSchema = Type.Object(
+  {
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'The spec generation this status reflects.' })),
+    readyMachines: Type.Optional(Type.Integer({ minimum: 0, description: 'Managed machines that are Ready.' })),
+    pendingMachines: Type.Optional(Type.Integer({ minimum: 0, description: 'Managed machines powering on or joining.' })),
+    offMachines: Type.Optional(Type.Integer({ minimum: 0, description: 'Managed machines powered off.' })),
+    totalMachines: Type.Optional(Type.Integer({ minimum: 0, description: 'Machines selected from the inventory.' })),
+    onlineCapacity: Type.Optional(QuantityMap({ description: 'Capacity of the Ready machines.' })),
+    pendingCapacity: Type.Optional(QuantityMap({ description: 'Capacity of the machines powering on or joining.' })),
+    unschedulablePods: Type.Optional(Type.Integer({ minimum: 0, description: 'Unschedulable pods this autoscaler considered at the last reconcile.' })),
+    lastScaleEvent: Type.Optional(ScaleEventSchema),
+    lastScaleTime: Type.Optional(Type.String({ format: 'date-time', description: 'The time of the last scale event (for the printer column).' })),
+    pressure: Type.Optional(Type.Array(PressureStatusSchema, { maxItems: 16, description: 'Pressure statistics per category.' })),
+    machines: Type.Optional(
+      Type.Array(MachineStatusSchema, {
+        maxItems: 10000,
+        description: 'Per machine: phase, since when, the operation in flight.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      }),
+    ),
+    conditions: Type.Optional(
+      Type.Array(ConditionSchema, {
+        maxItems: 32,
+        description: 'Ready, InventoryValid, ScalingLimited, BMCDegraded and others.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+      }),
+    ),
+  },
+  { description: 'What the autoscaler observed and did.' },
+);
+
+export const ObjectMetaSchema = Type.Unsafe<Record<string, unknown>>({ type: 'object', description: 'Standard object metadata.' });
+
+export const BareMetalAutoscalerSchema = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String({ description: 'APIVersion of this object: autoscaling.bamel.io/v1alpha1.' })),
+    kind: Type.Optional(Type.String({ description: 'Kind of this object: BareMetalAutoscaler.' })),
+    metadata: Type.Optional(ObjectMetaSchema),
+    spec: BareMetalAutoscalerSpecSchema,
+    status: Type.Optional(BareMetalAutoscalerStatusSchema),
+  },
+  {
+    description:
+      'BareMetalAutoscaler powers idle bare-metal machines off through their BMC (Redfish or IPMI) and powers the best-fitting machine back on when pods or pressure need room.',
+  },
+);
+
+export type BareMetalAutoscalerSpec = Static<typeof BareMetalAutoscalerSpecSchema>;
+export type BareMetalAutoscalerStatus = Static<typeof BareMetalAutoscalerStatusSchema>;
+export type MachineStatus = Static<typeof MachineStatusSchema>;
+export type Operation = Static<typeof OperationSchema>;
+export type Condition = Static<typeof ConditionSchema>;
+export type ScaleEvent = Static<typeof ScaleEventSchema>;
+export type PressureStatus = Static<typeof PressureStatusSchema>;
+export type MachineSelector = Static<typeof MachineSelectorSchema>;
+
+export interface BareMetalAutoscaler {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    creationTimestamp?: string | Date;
+    deletionTimestamp?: string | Date;
+    finalizers?: string[];
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec: BareMetalAutoscalerSpec;
+  status?: BareMetalAutoscalerStatus;
+}
+
+export const PRINTER_COLUMNS = [
+  { name: 'Min', type: 'integer', jsonPath: '.spec.minMachines', description: 'Machines always kept on.' },
+  { name: 'Max', type: 'integer', jsonPath: '.spec.maxMachines', description: 'Machines on at most.' },
+  { name: 'Ready', type: 'integer', jsonPath: '.status.readyMachines', description: 'Managed machines Ready.' },
+  { name: 'Pending', type: 'integer', jsonPath: '.status.pendingMachines', description: 'Machines powering on or joining.' },
+  { name: 'Last Scale', type: 'date', jsonPath: '.status.lastScaleTime', description: 'Time of the last scale event.' },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+] as const;

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs the test suites and ends with one line: "N passed, N failed".
+#   hack/run-tests.sh all           deps, build, lint, type-check, generated files, unit, integration
+#   hack/run-tests.sh unit          unit tests (test/ without test/integration)
+#   hack/run-tests.sh integration   integration tests on the local cluster (started if needed)
+# Lint, type-check and the generated-files check count as one test each.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+mode="${1:-all}"
+results="$root/.local/test-results"
+mkdir -p "$results"
+passed=0 failed=0 skipped=0
+
+check() { # name command...
+  local name="$1"; shift
+  echo "== $name"
+  if "$@" > "$results/$name.log" 2>&1; then
+    passed=$((passed + 1)); echo "ok     $name"
+  else
+    failed=$((failed + 1)); echo "FAILED $name"; tail -n 60 "$results/$name.log"
+  fi
+}
+
+suite() { # name tap-args...
+  local name="$1"; shift
+  echo "== $name tests"
+  npx tap --reporter=tap --no-color "$@" 2>&1 | node hack/tap-summary.mjs "$results/$name.tap" "$results/$name.counts"
+  local p f s
+  read -r p f s < "$results/$name.counts" || { p=0; f=1; s=0; }
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  echo "   $name: $p passed, $f failed, $s skipped (TAP in $results/$name.tap)"
+}
+
+setup() {
+  echo "== setup"
+  make --no-print-directory deps build || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+}
+
+case "$mode" in
+  all)
+    setup
+    check lint npx eslint .
+    check typecheck npx tsc -p tsconfig.json --noEmit
+    check generated-files node dist/hack/generate.js --check
+    suite unit --exclude 'test/integration/**' 'test/**/*.test.ts'
+    if make --no-print-directory cluster-up > "$results/cluster-up.log" 2>&1; then
+      suite integration 'test/integration/**/*.test.ts'
+    else
+      failed=$((failed + 1)); echo "FAILED cluster-up"; tail -n 60 "$results/cluster-up.log"
+    fi
+    ;;
+  unit) suite unit --exclude 'test/integration/**' 'test/**/*.test.ts' ;;
+  integration) suite integration 'test/integration/**/*.test.ts' ;;
+  *) echo "usage: $0 all|unit|integration" >&2; exit 2 ;;
+esac
+if [[ $skipped -gt 0 ]]; then echo "$passed passed, $failed failed, $skipped skipped"
+else echo "$passed passed, $failed failed"; fi
+[[ $failed -eq 0 ]]
