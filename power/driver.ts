@@ -1,0 +1,56 @@
+import type { BmcAddress } from './address.js';
+
+export type PowerState = 'on' | 'off';
+
+export interface PowerResult {
+  /** The power state the BMC reports after the operation. */
+  state: PowerState;
+  /** The machine already was in the requested state: nothing was changed. */
+  alreadyInState: boolean;
+  /** What was sent: "On", "GracefulShutdown", "ForceOff", "chassis power on", ... */
+  method: string;
+  durationMs: number;
+}
+
+export interface PowerOffOptions {
+  /** How long to wait for a graceful shutdown before forcing the power off. */
+  gracefulTimeoutMs?: number;
+  /** Skip the graceful shutdown. */
+  force?: boolean;
+}
+
+export interface OperationOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * One machine's BMC. Implementations: RedfishDriver, IpmiDriver. `powerOn` and `powerOff`
+ * return once the BMC reports the requested state (or throw a typed BmcError); asking
+ * for the state the machine is already in succeeds with `alreadyInState`.
+ */
+export interface PowerDriver {
+  readonly kind: 'redfish' | 'ipmi';
+  /** The BMC endpoint (scheme://host:port), for logs and breaker keys. Never holds credentials. */
+  readonly endpoint: string;
+  status(opts?: OperationOptions): Promise<PowerState>;
+  powerOn(opts?: OperationOptions): Promise<PowerResult>;
+  powerOff(opts?: PowerOffOptions & OperationOptions): Promise<PowerResult>;
+  /** Releases sessions and connections. */
+  close(): Promise<void>;
+}
+
+export interface DriverTimeouts {
+  /** TCP connect (Redfish) or one ipmitool attempt. */
+  connectMs: number;
+  /** One request's answer. */
+  requestMs: number;
+  /** Until the BMC reports the requested power state. */
+  operationMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: DriverTimeouts = { connectMs: 5_000, requestMs: 20_000, operationMs: 300_000 };
+
+export function endpointOf(address: BmcAddress): string {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `${address.scheme}://${host}:${address.port}`;
+}

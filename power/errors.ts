@@ -1,0 +1,97 @@
+/**
+ * Typed BMC errors. Each carries what an operator needs to fix the problem: the BMC
+ * (address, never credentials), what was being done, and a hint. `transient` errors may
+ * succeed when retried; the others need a person or a configuration change.
+ */
+
+export type BmcErrorCode =
+  | 'BMC_UNREACHABLE'
+  | 'BMC_AUTH'
+  | 'BMC_REFUSED'
+  | 'BMC_TIMEOUT'
+  | 'BMC_PROTOCOL'
+  | 'BMC_DEGRADED';
+
+export interface BmcErrorOptions {
+  /** The BMC address (as in the inventory; it holds no credentials). */
+  address: string;
+  /** What was being done: "power on", "reading the power state", ... */
+  operation: string;
+  hint?: string;
+  transient?: boolean;
+  cause?: unknown;
+  /** HTTP status or ipmitool exit code, where there is one. */
+  status?: number;
+}
+
+export abstract class BmcError extends Error {
+  abstract readonly code: BmcErrorCode;
+  readonly address: string;
+  readonly operation: string;
+  readonly hint: string | undefined;
+  readonly transient: boolean;
+  readonly status: number | undefined;
+
+  constructor(message: string, opts: BmcErrorOptions) {
+    super(`${opts.operation} on ${opts.address}: ${message}${opts.hint ? ` (${opts.hint})` : ''}`, { cause: opts.cause });
+    this.name = new.target.name;
+    this.address = opts.address;
+    this.operation = opts.operation;
+    this.hint = opts.hint;
+    this.transient = opts.transient ?? false;
+    this.status = opts.status;
+  }
+
+  /** A form safe for logs, events and status: no stack, no cause chain. */
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, code: this.code, message: this.message, address: this.address, operation: this.operation, transient: this.transient };
+  }
+}
+
+/** No answer at the network level: connection refused, no route, DNS, UDP silence. */
+export class BmcUnreachableError extends BmcError {
+  readonly code = 'BMC_UNREACHABLE';
+  constructor(message: string, opts: BmcErrorOptions) {
+    super(message, { hint: 'check the address and port in the inventory and that the BMC network is reachable from the manager', transient: true, ...opts });
+  }
+}
+
+/** The BMC refused the credentials. Retrying does not help (and may lock the account). */
+export class BmcAuthError extends BmcError {
+  readonly code = 'BMC_AUTH';
+  constructor(message: string, opts: BmcErrorOptions) {
+    super(message, { hint: "check the username and password in the machine's credentials Secret", transient: false, ...opts });
+  }
+}
+
+/** The BMC understood and said no (busy, wrong state, unsupported action). */
+export class BmcRefusedError extends BmcError {
+  readonly code = 'BMC_REFUSED';
+}
+
+/** The BMC did not answer in time, or the operation did not complete in time. */
+export class BmcTimeoutError extends BmcError {
+  readonly code = 'BMC_TIMEOUT';
+  constructor(message: string, opts: BmcErrorOptions) {
+    super(message, { transient: true, ...opts });
+  }
+}
+
+/** The BMC answered something this driver cannot interpret. */
+export class BmcProtocolError extends BmcError {
+  readonly code = 'BMC_PROTOCOL';
+}
+
+/** The circuit breaker is open: the BMC failed repeatedly and is only probed rarely. */
+export class BmcDegradedError extends BmcError {
+  readonly code = 'BMC_DEGRADED';
+  readonly retryAt: Date;
+  constructor(message: string, opts: BmcErrorOptions & { retryAt: Date }) {
+    super(message, { transient: true, ...opts });
+    this.retryAt = opts.retryAt;
+  }
+}
+
+export function isBmcError(err: unknown): err is BmcError {
+  return err instanceof BmcError;
+}
