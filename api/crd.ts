@@ -20,7 +20,38 @@ import {
 export function toJsonSchema(schema: TSchema): Record<string, unknown> {
   const json = JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
   relaxDefaulted(json);
+  materializeDefaults(json);
   return json;
+}
+
+/**
+ * Object defaults are written `{}` in the source; the API server validates a default as it
+ * stands (CEL rules included), without the nested defaults, so spell each one out.
+ */
+function materializeDefaults(node: unknown): void {
+  if (typeof node !== 'object' || node === null) return;
+  if (Array.isArray(node)) {
+    node.forEach(materializeDefaults);
+    return;
+  }
+  const obj = node as Record<string, unknown>;
+  for (const v of Object.values(obj)) materializeDefaults(v);
+  if (obj.type === 'object' && isEmptyObject(obj.default) && obj.properties) {
+    obj.default = defaultsOf(obj);
+  }
+}
+
+function defaultsOf(schema: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const props = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [k, p] of Object.entries(props)) {
+    if ('default' in p) out[k] = structuredClone(p.default);
+  }
+  return out;
+}
+
+function isEmptyObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
 }
 
 function relaxDefaulted(node: unknown): void {

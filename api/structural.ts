@@ -88,9 +88,12 @@ function walk(node: unknown, path: string, out: string[], ctx: Ctx): void {
     const props = node.properties;
     if (isObject(props)) {
       for (const [k, v] of Object.entries(props)) {
-        if (ctx.root && k === 'metadata' && isObject(v) && isObject(v.properties)) {
-          const extra = Object.keys(v.properties).filter((p) => p !== 'name' && p !== 'generateName');
-          if (extra.length > 0) out.push(`${at}.metadata: only name and generateName may be specified`);
+        if (ctx.root && k === 'metadata' && isObject(v)) {
+          // The API server owns metadata's schema: only name/generateName restrictions are allowed.
+          const extraProps = isObject(v.properties) ? Object.keys(v.properties).filter((p) => p !== 'name' && p !== 'generateName') : [];
+          const extraKeys = Object.keys(v).filter((key) => key !== 'type' && key !== 'properties');
+          if (extraProps.length > 0 || extraKeys.length > 0) out.push(`${at}.metadata: only type and name/generateName restrictions may be specified`);
+          continue;
         }
         walk(v, `${path}.${k}`, out, { root: false, inJunctor: false });
       }

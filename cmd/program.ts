@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { VERSION } from '../api/version.js';
 import { registerInventoryCommand } from './inventory.js';
 

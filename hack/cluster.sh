@@ -127,6 +127,7 @@ wait_for() { # what seconds command...
 
 etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$etcd_port/health" 2>/dev/null | grep -q '"health":"true"'; }
 secure_healthz() { curl -fsSk --max-time 2 "https://127.0.0.1:$1/healthz" >/dev/null 2>&1; }
+default_sa_exists() { "$bin/kubectl" --kubeconfig "$state/kubeconfig" get serviceaccount default -n default -o name >/dev/null 2>&1; }
 kwok_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$kwok_port/healthz" >/dev/null 2>&1; }
 
 cmd_up() {
@@ -204,7 +205,7 @@ cmd_up() {
   wait_for kube-scheduler 60 secure_healthz "$sched_port"
   wait_for kwok 60 kwok_healthy
   # Pods can only be created once the namespace's default ServiceAccount exists.
-  wait_for "default ServiceAccount" 60 "$bin/kubectl" --kubeconfig "$state/kubeconfig" get serviceaccount default -n default -o name
+  wait_for "default ServiceAccount" 60 default_sa_exists
   log "local cluster up in $((SECONDS - t0))s: export KUBECONFIG=$state/kubeconfig"
 }
 

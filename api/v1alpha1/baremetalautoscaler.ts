@@ -401,7 +401,8 @@ export const BareMetalAutoscalerStatusSchema = Type.Object(
   { description: 'What the autoscaler observed and did.' },
 );
 
-export const ObjectMetaSchema = Type.Unsafe<Record<string, unknown>>({ type: 'object', description: 'Standard object metadata.' });
+// Kubernetes allows nothing but the type here (not even a description).
+export const ObjectMetaSchema = Type.Unsafe<Record<string, unknown>>({ type: 'object' });
 
 export const BareMetalAutoscalerSchema = Type.Object(
   {

@@ -43,9 +43,10 @@ t.test('the structural check refuses what Kubernetes refuses', async (t) => {
     ['default inside anyOf', obj({ a: { type: 'string', anyOf: [{ default: 'x' }], description: 'a' } }), /inside anyOf/],
     ['array without items', obj({ a: { type: 'array', description: 'a' } }), /need items/],
     ['missing description', obj({ a: { type: 'string' } }), /missing description/],
-    ['metadata fields', obj({ metadata: { type: 'object', description: 'm', properties: { labels: { type: 'object', description: 'l' } } } }), /only name and generateName/],
+    ['metadata fields', obj({ metadata: { type: 'object', description: 'm', properties: { labels: { type: 'object', description: 'l' } } } }), /only type and name\/generateName restrictions/],
     ['list-type map key not required', obj({ a: { type: 'array', description: 'a', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['k'], items: { type: 'object', properties: { k: { type: 'string', description: 'k' } } } } }), /map key "k" must be required/],
     ['CEL rule without message', obj({ a: { type: 'string', description: 'a', 'x-kubernetes-validations': [{ rule: 'self != ""' }] } }), /needs a message/],
+    ['metadata description', obj({ metadata: { type: 'object', description: 'm' } }), /only type and name\/generateName restrictions/],
     ['unsupported format', obj({ a: { type: 'string', format: 'regex', description: 'a' } }), /format "regex"/],
     ['int-or-string with a type', obj({ a: { type: 'string', 'x-kubernetes-int-or-string': true, description: 'a' } }), /x-kubernetes-int-or-string needs/],
   ];

@@ -36,8 +36,14 @@ async function tryCreate(spec: Json, name = uniqueName('bma')): Promise<string> 
     return '';
   } catch (err) {
     if (err instanceof k8s.ApiException) {
-      const body = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
-      return `${err.code} ${body}`;
+      // The body is a Status; its message is what kubectl shows.
+      let message = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
+      try {
+        message = (JSON.parse(message) as { message?: string }).message ?? message;
+      } catch {
+        // not JSON: keep the raw body
+      }
+      return `${err.code} ${message}`;
     }
     throw err;
   }
@@ -81,7 +87,7 @@ t.test('kubectl explain shows the descriptions', async (t) => {
   });
   t.match(out, /When idle machines are drained and powered off/, 'the object description');
   t.match(out, /utilizationThreshold\s+<number>/, 'fields with their types');
-  t.match(out, /evictions refused by PodDisruptionBudgets are retried/, 'a field description');
+  t.match(out, /evictions refused by PodDisruptionBudgets are\s+retried/, 'a field description');
   const top = await kubectl(['explain', 'baremetalautoscaler']);
   t.match(top.stdout, /powers idle bare-metal machines off/, 'the kind description');
 });
