@@ -50,7 +50,7 @@ all_running() {
 
 gen_certs() {
   mkdir -p "$pki"
-  [[ -f "$pki/ca.crt" && -f "$pki/sa.key" && -f "$pki/admin.crt" ]] && return 0
+  [[ -f "$pki/ca.crt" && -f "$pki/sa.key" && -f "$pki/admin.crt" && -f "$pki/front-proxy-client.crt" ]] && return 0
   log "generating certificates in $pki"
   (
     cd "$pki"
@@ -76,6 +76,13 @@ EXT
       openssl x509 -req -in "$local_name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$local_name.crt" \
         -days 3650 -extfile client.ext >/dev/null 2>&1
     done
+    # The front proxy (aggregation layer) has a CA of its own, as in kubeadm clusters.
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout front-proxy-ca.key -out front-proxy-ca.crt -days 3650 \
+      -subj "/CN=bamel-local-front-proxy-ca" >/dev/null 2>&1
+    printf 'extendedKeyUsage=clientAuth\n' > client.ext
+    openssl req -newkey rsa:2048 -nodes -keyout front-proxy-client.key -out front-proxy-client.csr -subj "/CN=front-proxy-client" >/dev/null 2>&1
+    openssl x509 -req -in front-proxy-client.csr -CA front-proxy-ca.crt -CAkey front-proxy-ca.key -CAcreateserial \
+      -out front-proxy-client.crt -days 3650 -extfile client.ext >/dev/null 2>&1
     openssl genrsa -out sa.key 2048 >/dev/null 2>&1
     openssl rsa -in sa.key -pubout -out sa.pub >/dev/null 2>&1
     rm -f ./*.csr ./*.ext
@@ -168,12 +175,17 @@ cmd_up() {
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
     --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
     --client-ca-file "$pki/ca.crt" \
+    --requestheader-client-ca-file "$pki/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
     --authorization-mode Node,RBAC \
     --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultTolerationSeconds,PodSecurity,Priority,DefaultStorageClass,StorageObjectInUseProtection,PersistentVolumeClaimResize,RuntimeClass,ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range 10.96.0.0/16 \
     --allow-privileged=true --profiling=false \
+    --endpoint-reconciler-type none \
     --max-requests-inflight 800 --max-mutating-requests-inflight 400
   wait_for kube-apiserver 120 api_healthy
 
@@ -187,6 +199,7 @@ cmd_up() {
     --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
     --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
     --leader-elect=false --profiling=false \
+    --node-monitor-period 2s --node-monitor-grace-period 20s \
     --kube-api-qps 200 --kube-api-burst 400 \
     --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10
   start kube-scheduler \

@@ -2,7 +2,7 @@
 # Installs the Debian packages the build, the tests and the demo need, only when one is
 # missing (so a warm run does not touch apt at all).
 set -euo pipefail
-packages=(openssl curl ca-certificates procps iproute2)
+packages=(openssl curl ca-certificates procps iproute2 ipmitool openipmi)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
