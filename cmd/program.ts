@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { VERSION } from '../api/version.js';
+import { registerBmcCommand } from './bmc.js';
 import { registerInventoryCommand } from './inventory.js';
+import { registerSimCommand } from './sim.js';
 
 /**
  * The `bamel` CLI. Each subcommand lives in its own module under cmd/ and is registered
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
     });
 
   registerInventoryCommand(program);
+  registerBmcCommand(program);
+  registerSimCommand(program);
 
   for (const [name, what] of [
     ['manager', 'run the controller (leader-elected), webhook and extender servers'],

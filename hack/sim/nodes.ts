@@ -1,0 +1,70 @@
+import * as k8s from '@kubernetes/client-node';
+import type { ParsedMachine } from '../../api/inventory.js';
+
+/**
+ * A simulated machine's Node. kwok plays the kubelet of every Node annotated
+ * `kwok.x-k8s.io/node=fake`: it makes the Node Ready, renews its Lease and runs its pods.
+ * Booting registers the Node (or, if it still exists from an earlier boot, hands it back to
+ * kwok); powering off takes the annotation away, so nobody renews the Lease any more and
+ * kube-controller-manager's node lifecycle controller marks the Node NotReady, exactly as
+ * it does when a real machine loses power. The Node object itself is not deleted: a real
+ * machine does not delete its Node when its power is cut either.
+ */
+
+export const KWOK_ANNOTATION = 'kwok.x-k8s.io/node';
+export const SIMULATED_LABEL = 'bamel.io/simulated';
+
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+export function nodeForMachine(machine: ParsedMachine): k8s.V1Node {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: machine.name,
+      annotations: { [KWOK_ANNOTATION]: 'fake' },
+      labels: {
+        'kubernetes.io/hostname': machine.name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        [SIMULATED_LABEL]: 'true',
+        ...machine.labels,
+      },
+    },
+    spec: machine.taints.length > 0 ? { taints: machine.taints.map((t) => ({ key: t.key, effect: t.effect, ...(t.value !== undefined ? { value: t.value } : {}) })) } : {},
+    status: { capacity: { ...machine.capacityText }, allocatable: { ...machine.capacityText } },
+  };
+}
+
+/** The kubelet starts: register the Node, or resume the existing one. */
+export async function startKubelet(core: k8s.CoreV1Api, machine: ParsedMachine): Promise<'registered' | 'resumed'> {
+  try {
+    await core.createNode({ body: nodeForMachine(machine) });
+    return 'registered';
+  } catch (err) {
+    if (!(err instanceof k8s.ApiException) || err.code !== 409) throw err;
+  }
+  await core.patchNode({ name: machine.name, body: { metadata: { annotations: { [KWOK_ANNOTATION]: 'fake' } } } }, mergePatch);
+  return 'resumed';
+}
+
+/** The power is gone: nobody plays the kubelet any more. */
+export async function stopKubelet(core: k8s.CoreV1Api, name: string): Promise<void> {
+  try {
+    await core.patchNode({ name, body: { metadata: { annotations: { [KWOK_ANNOTATION]: null } } } }, mergePatch);
+  } catch (err) {
+    if (err instanceof k8s.ApiException && err.code === 404) return;
+    throw err;
+  }
+}
+
+/** Whether the machine's Node is currently played by kwok (the machine was left running). */
+export async function kubeletRunning(core: k8s.CoreV1Api, name: string): Promise<boolean> {
+  try {
+    const node = await core.readNode({ name });
+    return node.metadata?.annotations?.[KWOK_ANNOTATION] === 'fake';
+  } catch (err) {
+    if (err instanceof k8s.ApiException && err.code === 404) return false;
+    throw err;
+  }
+}
