@@ -49,5 +49,5 @@ export interface CelRule {
 
 /** Attaches CEL validation rules (x-kubernetes-validations) to a schema. */
 export function withRules<T extends TSchema>(schema: T, rules: CelRule[]): T {
-  return { ...schema, 'x-kubernetes-validations': rules } as T;
+  return { ...schema, 'x-kubernetes-validations': rules };
 }

@@ -46,8 +46,8 @@ export function registerSimCommand(program: Command): void {
 async function runSim(flags: SimFlags): Promise<void> {
   const logger = createLogger('sim');
   // One JSON line per event, `event` and `time` first: {"event":"power","time":...,"machine":...}.
-  const emit = (e: { event: string }): void => {
-    const { event, ...rest } = e;
+  const emit = (e: object): void => {
+    const { event, ...rest } = e as { event: string };
     process.stdout.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...rest })}\n`);
   };
   const text = await readFile(flags.inventory, 'utf8');

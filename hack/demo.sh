@@ -15,7 +15,7 @@ k version 2>/dev/null | sed 's/^/  /'
 step "check the inventory before applying it: bamel inventory validate"
 node dist/cmd/bamel.js inventory validate config/samples/inventory.yaml
 printf 'and a broken one is refused with the machine and field named:\n'
-node dist/cmd/bamel.js inventory validate test/fixtures/inventory/several-errors.yaml || echo "(exit $?)"
+node dist/cmd/bamel.js inventory validate test/fixtures/inventory/many-errors.yaml || echo "(exit $?)"
 
 step "apply the inventory, its credential Secrets and two autoscalers"
 k create namespace bamel-system --dry-run=client -o yaml | k apply -f - >/dev/null
