@@ -1,0 +1,101 @@
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+export interface InvolvedObject {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+  uid?: string;
+}
+
+export type EventType = 'Normal' | 'Warning';
+
+interface Seen {
+  name: string;
+  namespace: string;
+  count: number;
+  first: Date;
+  last: number;
+}
+
+const MAX_MESSAGE = 1024;
+
+/**
+ * Kubernetes Events (core/v1) for decisions and failures. The same event repeated within
+ * `aggregateMs` increments the existing Event's count instead of creating a new object, as
+ * kubectl describe users expect. Cluster-scoped objects (autoscalers, Nodes) get their
+ * events in the `default` namespace, as client-go does.
+ */
+export class EventRecorder {
+  private readonly seen = new Map<string, Seen>();
+  private readonly core: k8s.CoreV1Api;
+
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly component: string,
+    private readonly host: string,
+    private readonly logger: Logger,
+    private readonly aggregateMs = 10 * 60_000,
+  ) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  /** Fire and forget: an event that cannot be written is logged, never fatal. */
+  emit(obj: InvolvedObject, type: EventType, reason: string, message: string): void {
+    void this.record(obj, type, reason, message).catch((err: unknown) => {
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err), reason, object: `${obj.kind}/${obj.name}` }, 'writing an event failed');
+    });
+  }
+
+  async record(obj: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
+    const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message;
+    const namespace = obj.namespace ?? 'default';
+    const key = `${obj.kind}/${namespace}/${obj.name}/${obj.uid ?? ''}/${type}/${reason}/${text}`;
+    const now = new Date();
+    const prior = this.seen.get(key);
+    if (prior && now.getTime() - prior.last < this.aggregateMs) {
+      prior.count++;
+      prior.last = now.getTime();
+      try {
+        await this.core.patchNamespacedEvent(
+          { name: prior.name, namespace: prior.namespace, body: { count: prior.count, lastTimestamp: now } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        );
+        return;
+      } catch (err) {
+        if (!(err instanceof k8s.ApiException) || err.code !== 404) throw err;
+        // The Event expired (the API server drops them after an hour): write a new one.
+      }
+    }
+    const name = `${obj.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    await this.core.createNamespacedEvent({
+      namespace,
+      body: {
+        metadata: { name, namespace },
+        involvedObject: {
+          apiVersion: obj.apiVersion,
+          kind: obj.kind,
+          name: obj.name,
+          ...(obj.namespace ? { namespace: obj.namespace } : {}),
+          ...(obj.uid ? { uid: obj.uid } : {}),
+        },
+        type,
+        reason,
+        message: text,
+        count: 1,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        source: { component: this.component, host: this.host },
+        reportingComponent: this.component,
+        reportingInstance: this.host,
+      },
+    });
+    this.seen.set(key, { name, namespace, count: 1, first: now, last: now.getTime() });
+    if (this.seen.size > 10_000) this.prune(now.getTime());
+  }
+
+  private prune(now: number): void {
+    for (const [k, v] of this.seen) if (now - v.last > this.aggregateMs) this.seen.delete(k);
+  }
+}
