@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { VERSION } from '../api/version.js';
 import { registerBmcCommand } from './bmc.js';
 import { registerInventoryCommand } from './inventory.js';
+import { registerManagerCommand } from './manager.js';
 import { registerSimCommand } from './sim.js';
 
 /**
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
 
   registerInventoryCommand(program);
   registerBmcCommand(program);
+  registerManagerCommand(program);
   registerSimCommand(program);
 
   for (const [name, what] of [

@@ -49,6 +49,8 @@ export interface ScaleUpInput {
   pressureDeficit?: ResourceVector;
   /** Machines to power on to reach minMachines, regardless of demand. */
   belowMinimum: number;
+  /** Set (to the reason) when demand may not power anything on now, e.g. a cooldown; minMachines still applies. */
+  demandBlocked?: string;
 }
 
 export interface PowerOnChoice {
@@ -137,7 +139,8 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
     candidates = candidates.filter((x) => x.name !== c.name);
   };
 
-  while (remaining.length > 0) {
+  if (input.demandBlocked && remaining.length > 0) limitedBy = input.demandBlocked;
+  while (remaining.length > 0 && !input.demandBlocked) {
     if (budgetMachines <= 0) {
       limitedBy = input.budget.reason ?? 'no more machines may be powered on now';
       break;
@@ -176,7 +179,9 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
   const waiting = remaining;
 
   // Pressure without pending pods: one machine for the capacity the pressure asks for.
-  if (input.pending.length === 0 && input.pressureDeficit && powerOn.length === 0 && budgetMachines > 0) {
+  if (input.pending.length === 0 && input.pressureDeficit && input.demandBlocked) {
+    limitedBy ??= input.demandBlocked;
+  } else if (input.pending.length === 0 && input.pressureDeficit && powerOn.length === 0 && budgetMachines > 0) {
     const usable = candidates.filter(withinCaps);
     const { ranked, useful } = scoreCandidates(input.pressureDeficit, usable, input.weights, input.pressured);
     const best = ranked[0];

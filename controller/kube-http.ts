@@ -92,8 +92,8 @@ export async function kubeGetJson<T>(kc: KubeConfig, path: string, query: Query,
 
 export function parseStatus(body: string): KubeStatus | undefined {
   try {
-    const parsed = JSON.parse(body) as unknown;
-    return parsed && typeof parsed === 'object' ? (parsed as KubeStatus) : undefined;
+    const parsed: unknown = JSON.parse(body);
+    return parsed && typeof parsed === 'object' ? parsed : undefined;
   } catch {
     return undefined;
   }

@@ -1,3 +1,4 @@
+import type { V1ObjectMeta } from '@kubernetes/client-node';
 import { Type, type Static } from '@sinclair/typebox';
 import { QuantityMap, StringEnum, StringMap, withRules } from '../schema-helpers.js';
 
@@ -85,7 +86,7 @@ export const MachineSelectorSchema = Type.Object(
 export const ScaleUpSchema = Type.Object(
   {
     cooldownSeconds: Type.Integer({
-      description: 'Seconds after a power-on before the next scale-up decision for pressure (pending pods that no machine in flight will take are still served).',
+      description: 'Seconds after a scale-up decision before the next one for pending pods or pressure. Powering on to reach minMachines is not delayed.',
       default: 60,
       minimum: 0,
       maximum: 86400,
@@ -430,17 +431,8 @@ export type MachineSelector = Static<typeof MachineSelectorSchema>;
 export interface BareMetalAutoscaler {
   apiVersion?: string;
   kind?: string;
-  metadata: {
-    name: string;
-    uid?: string;
-    generation?: number;
-    resourceVersion?: string;
-    creationTimestamp?: string | Date;
-    deletionTimestamp?: string | Date;
-    finalizers?: string[];
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
+  /** As the API server sends it (informer caches keep timestamps as strings). */
+  metadata: V1ObjectMeta & { name: string };
   spec: BareMetalAutoscalerSpec;
   status?: BareMetalAutoscalerStatus;
 }

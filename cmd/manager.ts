@@ -1,0 +1,113 @@
+import type { Command } from 'commander';
+import { parseQuantity } from '../api/quantity.js';
+import { Manager } from '../controller/manager.js';
+import { loadKubeConfig } from './kube.js';
+import { createLogger } from './log.js';
+
+interface ManagerFlags {
+  kubeconfig?: string;
+  namespace: string;
+  leaderElect: boolean;
+  leaderElectionId: string;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  maxTotalMachines?: string;
+  maxTotalCpu?: string;
+  maxTotalMemory?: string;
+  settleGrace: string;
+  quarantineBase: string;
+  gracefulPowerOffTimeout: string;
+  bmcOperationTimeout: string;
+  identity?: string;
+}
+
+function seconds(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${flag} must be a number of seconds, got ${JSON.stringify(v)}`);
+  return n * 1000;
+}
+
+export function registerManagerCommand(program: Command): void {
+  program
+    .command('manager')
+    .description('run the controller (leader-elected), webhook and extender servers')
+    .option('--kubeconfig <file>', 'kubeconfig when running outside the cluster (default: in-cluster, or $KUBECONFIG)')
+    .option('--namespace <ns>', "the manager's namespace (its leader Lease lives here)", process.env.POD_NAMESPACE ?? 'bamel-system')
+    .option('--leader-elect', 'elect a leader among replicas; only the leader reconciles and talks to BMCs', false)
+    .option('--leader-election-id <name>', 'name of the leader Lease', 'bamel-manager')
+    .option('--lease-duration <s>', 'seconds a non-leader waits before taking over an unrenewed lease', '15')
+    .option('--renew-deadline <s>', 'seconds the leader retries renewing before it steps down', '10')
+    .option('--retry-period <s>', 'seconds between lease acquire/renew attempts', '2')
+    .option('--metrics-bind-address <addr>', 'address of /metrics ("0" to disable)', ':8080')
+    .option('--health-probe-bind-address <addr>', 'address of /healthz and /readyz', ':8081')
+    .option('--max-total-machines <n>', 'cluster-wide cap: machines powered on across all autoscalers')
+    .option('--max-total-cpu <quantity>', 'cluster-wide cap: cpu of the machines powered on across all autoscalers')
+    .option('--max-total-memory <quantity>', 'cluster-wide cap: memory of the machines powered on across all autoscalers')
+    .option('--settle-grace <s>', 'after a leader change, how long an unconfirmed power intent may still land before it is dropped', '15')
+    .option('--quarantine-base <s>', 'first quarantine of a failed machine; doubles per consecutive failure up to an hour', '60')
+    .option('--graceful-power-off-timeout <s>', 'how long a graceful shutdown may take before the power is forced off', '180')
+    .option('--bmc-operation-timeout <s>', 'how long one power operation may take', '300')
+    .option('--identity <id>', 'leader election identity (default: hostname and a random suffix)')
+    .action(async (flags: ManagerFlags) => {
+      await runManager(flags);
+    });
+}
+
+async function runManager(flags: ManagerFlags): Promise<void> {
+  const logger = createLogger('manager');
+  const kc = loadKubeConfig(flags.kubeconfig);
+  const caps = {
+    ...(flags.maxTotalMachines !== undefined ? { machines: Number.parseInt(flags.maxTotalMachines, 10) } : {}),
+    ...(flags.maxTotalCpu !== undefined ? { cpu: parseQuantity(flags.maxTotalCpu) } : {}),
+    ...(flags.maxTotalMemory !== undefined ? { memory: parseQuantity(flags.maxTotalMemory) } : {}),
+  };
+  if (caps.machines !== undefined && !(caps.machines >= 0)) throw new Error(`--max-total-machines must be a whole number, got ${flags.maxTotalMachines}`);
+  let exitCode = 0;
+  let stopping = false;
+  const manager = new Manager({
+    kc,
+    namespace: flags.namespace,
+    leaderElect: flags.leaderElect,
+    ...(flags.identity ? { identity: flags.identity } : {}),
+    leaseName: flags.leaderElectionId,
+    leaseDurationMs: seconds('lease-duration', flags.leaseDuration),
+    renewDeadlineMs: seconds('renew-deadline', flags.renewDeadline),
+    retryPeriodMs: seconds('retry-period', flags.retryPeriod),
+    metricsBindAddress: flags.metricsBindAddress,
+    healthProbeBindAddress: flags.healthProbeBindAddress,
+    caps,
+    settleGraceMs: seconds('settle-grace', flags.settleGrace),
+    quarantineBaseMs: seconds('quarantine-base', flags.quarantineBase),
+    gracefulTimeoutMs: seconds('graceful-power-off-timeout', flags.gracefulPowerOffTimeout),
+    bmcTimeouts: { operationMs: seconds('bmc-operation-timeout', flags.bmcOperationTimeout) },
+    logger,
+    onLeadershipLost: () => {
+      // A replica that lost its lease starts anew (its caches and in-memory state are suspect).
+      exitCode = 1;
+      void shutdown();
+    },
+  });
+  const done = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  let resolveShutdown!: () => void;
+  const shutdownRequested = new Promise<void>((r) => (resolveShutdown = r));
+  const shutdown = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    resolveShutdown();
+  };
+  await manager.start();
+  logger.info({ identity: manager.identity, addresses: manager.addresses() }, 'manager started');
+  await Promise.race([done, shutdownRequested]);
+  stopping = true;
+  logger.info('shutting down');
+  await manager.stop();
+  logger.info('stopped');
+  logger.flush();
+  process.exitCode = exitCode;
+}

@@ -1,0 +1,139 @@
+import type { Logger } from 'pino';
+import type { ParsedMachine } from '../api/inventory.js';
+import type { Operation } from '../api/v1alpha1/baremetalautoscaler.js';
+import type { BmcCredentials } from '../power/credentials.js';
+import { isBmcError } from '../power/errors.js';
+import type { BmcPool } from '../power/pool.js';
+import type { OperationOutcome, PowerObservation } from './lifecycle.js';
+import type { ControllerMetrics } from './metrics.js';
+
+export type CredentialsFor = (machine: ParsedMachine) => Promise<BmcCredentials>;
+
+export interface ActuatorOptions {
+  pool: BmcPool;
+  credentials: CredentialsFor;
+  metrics: ControllerMetrics;
+  logger: Logger;
+  gracefulTimeoutMs: number;
+  /** At most one power-state read per machine per this interval (a dead BMC is not hammered). */
+  minProbeIntervalMs?: number;
+  /** Called when an operation or a probe finishes, with the autoscaler to reconcile. */
+  onDone: (autoscaler: string) => void;
+  now?: () => number;
+}
+
+interface Running {
+  autoscaler: string;
+  outcome: OperationOutcome;
+}
+
+/**
+ * Runs BMC operations in the background, after their intent is in status, and keeps their
+ * outcomes until the reconciler has recorded them. Also reads power states (probes) for
+ * machines whose state is unknown or whose intent must be settled. Everything here is
+ * in memory: after a restart or a leader change the next leader settles from the BMC.
+ */
+export class Actuator {
+  private readonly ops = new Map<string, Running>();
+  private readonly observations = new Map<string, PowerObservation>();
+  private readonly probing = new Set<string>();
+  private readonly lastProbe = new Map<string, number>();
+  private abort = new AbortController();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: ActuatorOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The outcome of this process's operation on the machine, if it runs or ran one. */
+  outcome(machine: string): OperationOutcome | undefined {
+    return this.ops.get(machine)?.outcome;
+  }
+
+  power(machine: string): PowerObservation | undefined {
+    return this.observations.get(machine);
+  }
+
+  /** The outcome is in status now: forget it. */
+  acknowledge(machine: string, opId: string): void {
+    if (this.ops.get(machine)?.outcome.id === opId) this.ops.delete(machine);
+  }
+
+  busy(machine: string): boolean {
+    const r = this.ops.get(machine);
+    return r !== undefined && !r.outcome.done;
+  }
+
+  start(autoscaler: string, machine: ParsedMachine, op: Operation): void {
+    if (this.busy(machine.name)) throw new Error(`machine ${machine.name} already has an operation running`);
+    const outcome: OperationOutcome = { id: op.id, done: false };
+    this.ops.set(machine.name, { autoscaler, outcome });
+    const signal = this.abort.signal;
+    const action = op.action === 'PowerOn' ? 'on' : 'off';
+    const log = this.opts.logger.child({ autoscaler, machine: machine.name, operation: op.id, action });
+    const started = this.now();
+    void (async () => {
+      let driverKind = machine.bmc.parsedAddress.driver;
+      try {
+        const creds = await this.opts.credentials(machine);
+        const driver = this.opts.pool.driver({ name: machine.name, address: machine.bmc.address, insecureSkipVerify: machine.bmc.insecureSkipVerify, ...(machine.bmc.caBundle ? { caBundle: machine.bmc.caBundle } : {}) }, creds);
+        driverKind = driver.kind;
+        log.info('power operation sent to the BMC');
+        const result = op.action === 'PowerOn' ? await driver.powerOn({ signal }) : await driver.powerOff({ signal, gracefulTimeoutMs: this.opts.gracefulTimeoutMs });
+        Object.assign(outcome, { done: true, ok: true, state: result.state, finishedAt: this.now() });
+        this.observations.set(machine.name, { state: result.state, at: this.now() });
+        this.opts.metrics.powerOperations.inc({ action, result: result.alreadyInState ? 'already' : 'ok', driver: driverKind });
+        log.info({ state: result.state, alreadyInState: result.alreadyInState, method: result.method, ms: result.durationMs }, 'power operation done');
+      } catch (err) {
+        const code = isBmcError(err) ? err.code : 'ERROR';
+        const message = err instanceof Error ? err.message : String(err);
+        Object.assign(outcome, { done: true, ok: false, error: message, finishedAt: this.now() });
+        this.opts.metrics.powerOperations.inc({ action, result: code, driver: driverKind });
+        log.warn({ code, err: message }, 'power operation failed');
+      } finally {
+        this.opts.metrics.powerOperationDuration.observe({ action, driver: driverKind }, (this.now() - started) / 1000);
+        this.opts.onDone(autoscaler);
+      }
+    })();
+  }
+
+  /** Reads the machine's power state in the background (one read at a time per machine). */
+  probe(autoscaler: string, machine: ParsedMachine): boolean {
+    if (this.probing.has(machine.name) || this.busy(machine.name)) return false;
+    const last = this.lastProbe.get(machine.name) ?? 0;
+    if (this.now() - last < (this.opts.minProbeIntervalMs ?? 2000)) return false;
+    this.lastProbe.set(machine.name, this.now());
+    this.probing.add(machine.name);
+    const signal = this.abort.signal;
+    void (async () => {
+      try {
+        const creds = await this.opts.credentials(machine);
+        const driver = this.opts.pool.driver({ name: machine.name, address: machine.bmc.address, insecureSkipVerify: machine.bmc.insecureSkipVerify, ...(machine.bmc.caBundle ? { caBundle: machine.bmc.caBundle } : {}) }, creds);
+        const state = await driver.status({ signal });
+        this.observations.set(machine.name, { state, at: this.now() });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.observations.set(machine.name, { state: 'unknown', at: this.now(), error: message });
+        this.opts.logger.warn({ autoscaler, machine: machine.name, err: message }, 'reading the power state failed');
+      } finally {
+        this.probing.delete(machine.name);
+        this.opts.onDone(autoscaler);
+      }
+    })();
+    return true;
+  }
+
+  /** When the next probe of the machine may start (ms). */
+  nextProbeAt(machine: string): number {
+    return (this.lastProbe.get(machine) ?? 0) + (this.opts.minProbeIntervalMs ?? 2000);
+  }
+
+  /** Leadership lost or shutting down: stop talking to BMCs at once. */
+  abortAll(): void {
+    this.abort.abort();
+    this.abort = new AbortController();
+    this.ops.clear();
+    this.observations.clear();
+    this.lastProbe.clear();
+  }
+}

@@ -1,0 +1,310 @@
+import { hostname } from 'node:os';
+import * as k8s from '@kubernetes/client-node';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { GROUP, INVENTORY_LABEL, PLURAL, VERSION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
+import { BmcPool } from '../power/pool.js';
+import { readCredentialsSecret } from '../power/secrets.js';
+import { Actuator } from './actuator.js';
+import { EventRecorder } from './events.js';
+import { ResourceInformer } from './informer.js';
+import { LeaderElector } from './leader.js';
+import { ControllerMetrics } from './metrics.js';
+import { isNodeReady, unschedulableSince } from './observe.js';
+import { WorkQueue } from './queue.js';
+import { Reconciler, type ClusterCaps, type Stores } from './reconciler.js';
+
+export interface ManagerOptions {
+  kc: k8s.KubeConfig;
+  /** Where the leader Lease lives (the manager's own namespace). */
+  namespace: string;
+  leaderElect: boolean;
+  identity?: string;
+  leaseName?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  /** host:port, or "0" to serve no metrics. */
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  caps: ClusterCaps;
+  settleGraceMs?: number;
+  quarantineBaseMs?: number;
+  gracefulTimeoutMs?: number;
+  bmcTimeouts?: { connectMs?: number; requestMs?: number; operationMs?: number };
+  logger: Logger;
+  /** Called when this replica loses leadership: the process should exit and start anew. */
+  onLeadershipLost?: () => void;
+}
+
+/** Pending pods are batched: decided 250 ms after the last new one, at most 2 s after the first. */
+const BATCH_IDLE_MS = 250;
+const BATCH_MAX_MS = 2000;
+
+/**
+ * The `bamel manager` process: informers (every replica keeps its caches warm, for the
+ * webhook and the extender), leader election, and on the leader only the reconcile workers
+ * that talk to BMCs; metrics and health endpoints; graceful shutdown.
+ */
+export class Manager {
+  readonly metrics = new ControllerMetrics();
+  readonly identity: string;
+  readonly stores: Stores;
+  private readonly informers: { autoscalers: ResourceInformer<BareMetalAutoscaler>; inventories: ResourceInformer<k8s.V1ConfigMap>; nodes: ResourceInformer<k8s.V1Node>; pods: ResourceInformer<k8s.V1Pod> };
+  private readonly pool: BmcPool;
+  private readonly actuator: Actuator;
+  private readonly reconciler: Reconciler;
+  private queue: WorkQueue | undefined;
+  private elector: LeaderElector | undefined;
+  private servers: FastifyInstance[] = [];
+  private readonly stopping = new AbortController();
+  private batchFirst: number | undefined;
+  private batchTimer: NodeJS.Timeout | undefined;
+  private leading = false;
+  private electionDone: Promise<void> | undefined;
+
+  constructor(private readonly opts: ManagerOptions) {
+    this.identity = opts.identity ?? `${hostname()}_${Math.random().toString(36).slice(2, 10)}`;
+    const log = opts.logger;
+    const informer = <T extends k8s.KubernetesObject>(path: string, extra: { labelSelector?: string } = {}): ResourceInformer<T> =>
+      new ResourceInformer<T>({ kc: opts.kc, path, logger: log, resyncMs: 300_000, ...extra });
+    this.informers = {
+      autoscalers: informer<BareMetalAutoscaler>(`/apis/${GROUP}/${VERSION}/${PLURAL}`),
+      inventories: informer<k8s.V1ConfigMap>('/api/v1/configmaps', { labelSelector: `${INVENTORY_LABEL}=true` }),
+      nodes: informer<k8s.V1Node>('/api/v1/nodes'),
+      pods: informer<k8s.V1Pod>('/api/v1/pods'),
+    };
+    this.stores = this.informers;
+    this.pool = new BmcPool({
+      logger: log.child({ component: 'power' }),
+      ...(opts.bmcTimeouts ? { timeouts: opts.bmcTimeouts } : {}),
+      ...(opts.gracefulTimeoutMs !== undefined ? { gracefulTimeoutMs: opts.gracefulTimeoutMs } : {}),
+    });
+    const core = opts.kc.makeApiClient(k8s.CoreV1Api);
+    this.actuator = new Actuator({
+      pool: this.pool,
+      credentials: async (m) => {
+        const inv = this.inventoryNamespaceOf(m.name);
+        return readCredentialsSecret(core, inv, m.bmc.credentialsSecret, `machine ${m.name}`);
+      },
+      metrics: this.metrics,
+      logger: log.child({ component: 'actuator' }),
+      gracefulTimeoutMs: opts.gracefulTimeoutMs ?? 180_000,
+      onDone: (autoscaler) => this.queue?.add(autoscaler),
+    });
+    this.reconciler = new Reconciler({
+      kc: opts.kc,
+      stores: this.stores,
+      pool: this.pool,
+      actuator: this.actuator,
+      recorder: new EventRecorder(opts.kc, 'bamel-controller', this.identity, log.child({ component: 'events' })),
+      metrics: this.metrics,
+      logger: log.child({ component: 'reconciler' }),
+      options: {
+        identity: this.identity,
+        settleGraceMs: opts.settleGraceMs ?? 15_000,
+        quarantineBaseMs: opts.quarantineBaseMs ?? 60_000,
+        quarantineMaxMs: 3_600_000,
+        readyAbsorbMs: 60_000,
+        resyncMs: 30_000,
+        caps: opts.caps,
+      },
+    });
+    this.wireEvents();
+  }
+
+  /** Machine name → the namespace of the inventory that lists it (for its credentials Secret). */
+  private inventoryNamespaceOf(machine: string): string {
+    for (const a of this.informers.autoscalers.list()) {
+      if (a.status?.machines?.some((m) => m.name === machine)) return a.spec.inventory.namespace;
+    }
+    return this.informers.autoscalers.list()[0]?.spec.inventory.namespace ?? 'bamel-system';
+  }
+
+  private enqueueAll(): void {
+    for (const a of this.informers.autoscalers.list()) this.queue?.add(a.metadata.name);
+  }
+
+  private wireEvents(): void {
+    const { autoscalers, inventories, nodes, pods } = this.informers;
+    autoscalers.on('add', (a) => this.queue?.add(a.metadata.name));
+    autoscalers.on('update', (a) => this.queue?.add(a.metadata.name));
+    autoscalers.on('delete', (a) => this.queue?.add(a.metadata.name));
+    const byInventory = (cm: k8s.V1ConfigMap): void => {
+      for (const a of autoscalers.list()) {
+        if (a.spec.inventory.namespace === cm.metadata?.namespace && a.spec.inventory.name === cm.metadata?.name) this.queue?.add(a.metadata.name);
+      }
+    };
+    inventories.on('add', byInventory);
+    inventories.on('update', byInventory);
+    inventories.on('delete', byInventory);
+    const nodeChanged = (n: k8s.V1Node, old?: k8s.V1Node): void => {
+      if (old && isNodeReady(old) === isNodeReady(n) && JSON.stringify(old.spec?.taints) === JSON.stringify(n.spec?.taints)) return;
+      this.enqueueAll();
+    };
+    nodes.on('add', (n) => nodeChanged(n));
+    nodes.on('update', nodeChanged);
+    nodes.on('delete', (n) => nodeChanged(n));
+    const podChanged = (p: k8s.V1Pod, old?: k8s.V1Pod): void => {
+      this.reconciler.podsChanged();
+      const pendingNow = unschedulableSince(p) !== undefined;
+      const pendingBefore = old ? unschedulableSince(old) !== undefined : false;
+      if (pendingNow && !pendingBefore) this.batchPending();
+      else if (pendingNow !== pendingBefore || p.spec?.nodeName !== old?.spec?.nodeName) this.debounceAll();
+    };
+    pods.on('add', (p) => podChanged(p));
+    pods.on('update', podChanged);
+    pods.on('delete', (p) => {
+      this.reconciler.podsChanged();
+      if (p.spec?.nodeName || unschedulableSince(p) !== undefined) this.debounceAll();
+    });
+  }
+
+  /** A new unschedulable pod: decide once the burst is over (250 ms quiet), at most 2 s after the first. */
+  private batchPending(): void {
+    const now = Date.now();
+    this.batchFirst ??= now;
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    const due = Math.min(now + BATCH_IDLE_MS, this.batchFirst + BATCH_MAX_MS);
+    this.batchTimer = setTimeout(() => {
+      this.batchTimer = undefined;
+      this.batchFirst = undefined;
+      this.enqueueAll();
+    }, Math.max(0, due - now));
+  }
+
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private debounceAll(): void {
+    if (this.debounceTimer) return;
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      this.enqueueAll();
+    }, 1000);
+  }
+
+  async start(): Promise<void> {
+    const log = this.opts.logger;
+    for (const inf of Object.values(this.informers)) inf.start();
+    await this.serve();
+    if (!this.opts.leaderElect) {
+      log.warn('leader election is off: this replica reconciles; run one replica only');
+      this.startLeading(this.stopping.signal);
+      return;
+    }
+    this.elector = new LeaderElector({
+      client: this.opts.kc,
+      namespace: this.opts.namespace,
+      name: this.opts.leaseName ?? 'bamel-manager',
+      identity: this.identity,
+      ...(this.opts.leaseDurationMs !== undefined ? { leaseDurationMs: this.opts.leaseDurationMs } : {}),
+      ...(this.opts.renewDeadlineMs !== undefined ? { renewDeadlineMs: this.opts.renewDeadlineMs } : {}),
+      ...(this.opts.retryPeriodMs !== undefined ? { retryPeriodMs: this.opts.retryPeriodMs } : {}),
+      logger: log.child({ component: 'leader' }),
+      onStartedLeading: (signal) => this.startLeading(signal),
+      onStoppedLeading: () => {
+        this.metrics.isLeader.set(0);
+        const was = this.leading;
+        this.leading = false;
+        void this.queue?.shutDown({ drain: false });
+        this.actuator.abortAll();
+        if (was && !this.stopping.signal.aborted) {
+          log.error('leadership lost');
+          this.opts.onLeadershipLost?.();
+        }
+      },
+      onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
+    });
+    this.electionDone = this.elector.run(this.stopping.signal).catch((err: unknown) => {
+      log.error({ err: err instanceof Error ? err.message : String(err) }, 'leader election failed');
+      this.opts.onLeadershipLost?.();
+    });
+  }
+
+  private startLeading(signal: AbortSignal): void {
+    const log = this.opts.logger;
+    this.leading = true;
+    this.metrics.isLeader.set(1);
+    log.info({ identity: this.identity }, 'leading: reconciling autoscalers');
+    const queue = new WorkQueue({
+      name: 'autoscalers',
+      logger: log.child({ component: 'queue' }),
+      metrics: { depth: (d) => this.metrics.queueDepth.set(d) },
+    });
+    this.queue = queue;
+    void (async () => {
+      // Decisions need warm caches: an empty pod cache would look like no demand.
+      while (!Object.values(this.informers).every((i) => i.hasSynced())) {
+        if (signal.aborted) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      this.enqueueAll();
+      await queue.run(async (key, s) => {
+        if (s.aborted || signal.aborted) return;
+        const result = await this.reconciler.reconcile(key);
+        if (result.requeueAfterMs !== undefined) {
+          if (result.requeueAfterMs <= 0) queue.addRateLimited(key);
+          else {
+            queue.forget(key);
+            queue.addAfter(key, result.requeueAfterMs);
+          }
+        }
+      }, 1);
+    })().catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'reconcile workers stopped'));
+    signal.addEventListener('abort', () => void queue.shutDown({ drain: false }), { once: true });
+  }
+
+  private async serve(): Promise<void> {
+    const log = this.opts.logger;
+    const listen = async (address: string, setup: (app: FastifyInstance) => void): Promise<void> => {
+      if (address === '0' || address === '') return;
+      const i = address.lastIndexOf(':');
+      const host = address.slice(0, i) || '0.0.0.0';
+      const port = Number(address.slice(i + 1));
+      const app = Fastify({ loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
+      setup(app);
+      await app.listen({ host: host.replace(/^\[|\]$/g, ''), port });
+      this.servers.push(app);
+    };
+    await listen(this.opts.metricsBindAddress, (app) => {
+      app.get('/metrics', async (_req, reply) => {
+        reply.header('content-type', this.metrics.registry.contentType);
+        return this.metrics.registry.metrics();
+      });
+    });
+    await listen(this.opts.healthProbeBindAddress, (app) => {
+      app.get('/healthz', async () => ({ status: 'ok' }));
+      app.get('/readyz', async (_req, reply) => {
+        const notSynced = Object.entries(this.informers).filter(([, i]) => !i.hasSynced()).map(([n]) => n);
+        if (notSynced.length > 0) return reply.code(503).send({ status: 'not ready', waitingFor: notSynced });
+        return { status: 'ok', leader: this.leading };
+      });
+    });
+  }
+
+  /** Addresses the HTTP servers listen on (for tests). */
+  addresses(): string[] {
+    return this.servers.flatMap((s) => s.addresses().map((a) => (typeof a === 'string' ? a : `${a.address}:${a.port}`)));
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Stops reconciling, lets running BMC operations finish for up to graceMs, releases the lease. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.stopping.signal.aborted) return;
+    await this.queue?.shutDown({ drain: false });
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && this.reconcilerBusy()) await new Promise((r) => setTimeout(r, 100));
+    this.stopping.abort();
+    this.actuator.abortAll();
+    await this.electionDone;
+    await Promise.all(this.servers.map((s) => s.close()));
+    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+    await this.pool.close();
+  }
+
+  private reconcilerBusy(): boolean {
+    return this.informers.autoscalers.list().some((a) => (a.status?.machines ?? []).some((m) => this.actuator.busy(m.name)));
+  }
+}

@@ -1,0 +1,764 @@
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { parseInventoryConfigMap, type InventoryResult, type ParsedMachine } from '../api/inventory.js';
+import { formatMilli, parseQuantity } from '../api/quantity.js';
+import {
+  API_VERSION,
+  FINALIZER,
+  GROUP,
+  KIND,
+  PLURAL,
+  VERSION,
+  type BareMetalAutoscaler,
+  type BareMetalAutoscalerStatus,
+  type Condition,
+  type MachineStatus,
+} from '../api/v1alpha1/baremetalautoscaler.js';
+import type { BmcPool } from '../power/pool.js';
+import { candidateFromMachine, candidateFromNode, check, compileCandidate, fits, summarizeInfeasible, untoleratedTaints, type CompiledCandidate } from '../scheduling/index.js';
+import type { Actuator } from './actuator.js';
+import { setCondition } from './conditions.js';
+import { decideScaleUp, type AbsorbingMachine, type PendingPod, type ScaleUpCandidate, type ScaleUpDecision } from './decide.js';
+import type { EventRecorder, InvolvedObject } from './events.js';
+import { advance, countPowerCycle, newOperation, type LifecycleAction, type LifecycleSettings } from './lifecycle.js';
+import type { ControllerMetrics } from './metrics.js';
+import { isDaemonSetPod, isMirrorPod, isNodeReady, PodIndex, toVector, unschedulableSince } from './observe.js';
+import { PressureTracker } from './pressure-tracker.js';
+import { selectorMatches } from './select.js';
+import type { ResourceVector } from './scoring.js';
+
+export interface Store<T> {
+  get(key: string): T | undefined;
+  list(): T[];
+}
+
+export interface Stores {
+  autoscalers: Store<BareMetalAutoscaler>;
+  /** Inventory ConfigMaps (labelled), keyed namespace/name. */
+  inventories: Store<k8s.V1ConfigMap>;
+  nodes: Store<k8s.V1Node>;
+  pods: Store<k8s.V1Pod>;
+}
+
+export interface ClusterCaps {
+  machines?: number;
+  cpu?: bigint;
+  memory?: bigint;
+}
+
+export interface ReconcilerOptions {
+  identity: string;
+  settleGraceMs: number;
+  quarantineBaseMs: number;
+  quarantineMaxMs: number;
+  /** A machine Ready for less than this still takes pending pods in the decision (the scheduler has yet to bind them). */
+  readyAbsorbMs: number;
+  resyncMs: number;
+  caps: ClusterCaps;
+}
+
+export interface ReconcilerDeps {
+  kc: k8s.KubeConfig;
+  stores: Stores;
+  pool: BmcPool;
+  actuator: Actuator;
+  recorder: EventRecorder;
+  metrics: ControllerMetrics;
+  logger: Logger;
+  options: ReconcilerOptions;
+  now?: () => number;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+/** Which autoscaler a pending pod was counted by, so two autoscalers do not both power on for it. */
+interface Claim {
+  autoscaler: string;
+  until: number;
+}
+
+class ConflictError extends Error {}
+
+/**
+ * One reconcile of one BareMetalAutoscaler, top to bottom: fetch state → lifecycle of each
+ * machine → pressure statistics → decide → safety → write intents to status → actuate →
+ * events and metrics → when to look again.
+ *
+ * Requeue strategy: at once (rate-limited) after a status write conflict, since the cache
+ * is behind; after a delay for anything waiting on time (a join deadline, a quarantine, a
+ * cooldown, an intent to settle), at the earliest such moment; otherwise after resyncMs as
+ * a safety net. Errors are returned to the queue, which retries with per-key exponential
+ * backoff. Informer events and finished BMC operations enqueue the autoscaler directly.
+ */
+export class Reconciler {
+  private readonly custom: k8s.CustomObjectsApi;
+  private readonly core: k8s.CoreV1Api;
+  private readonly pods = new PodIndex();
+  private podsVersion = -1;
+  private readonly inventoryCache = new Map<string, { rv: string; result: InventoryResult }>();
+  private readonly candidateCache = new Map<string, { key: string; compiled: CompiledCandidate }>();
+  private readonly recent = new Map<string, BareMetalAutoscaler>();
+  private readonly claims = new Map<string, Claim>();
+  private readonly pressure = new PressureTracker();
+  private readonly announced = new Map<string, string>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.custom = deps.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.core = deps.kc.makeApiClient(k8s.CoreV1Api);
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** The pod cache changed: the pod index is rebuilt lazily at the next reconcile. */
+  podsChanged(): void {
+    this.podsVersion++;
+  }
+
+  private builtVersion = -2;
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const { metrics } = this.deps;
+    const end = metrics.reconcileDuration.startTimer();
+    try {
+      const result = await this.reconcileOnce(name);
+      metrics.reconciles.inc({ result: 'ok' });
+      end({ result: 'ok' });
+      return result;
+    } catch (err) {
+      if (err instanceof ConflictError) {
+        metrics.reconciles.inc({ result: 'conflict' });
+        end({ result: 'conflict' });
+        return { requeueAfterMs: 0 };
+      }
+      metrics.reconciles.inc({ result: 'error' });
+      end({ result: 'error' });
+      throw err;
+    }
+  }
+
+  private latest(name: string): BareMetalAutoscaler | undefined {
+    const cached = this.deps.stores.autoscalers.get(name);
+    const mine = this.recent.get(name);
+    if (!cached) {
+      this.recent.delete(name);
+      return undefined;
+    }
+    if (mine && Number(mine.metadata.resourceVersion) > Number(cached.metadata.resourceVersion)) return mine;
+    this.recent.delete(name);
+    return cached;
+  }
+
+  private async reconcileOnce(name: string): Promise<ReconcileResult> {
+    const bma = this.latest(name);
+    if (!bma) {
+      this.forgetAutoscaler(name);
+      return {};
+    }
+    const now = this.now();
+    const log = this.deps.logger.child({ autoscaler: name });
+    const deleting = bma.metadata.deletionTimestamp !== undefined;
+
+    if (!deleting && !(bma.metadata.finalizers ?? []).includes(FINALIZER)) {
+      await this.patchFinalizers(bma, [...(bma.metadata.finalizers ?? []), FINALIZER]);
+      return { requeueAfterMs: 0 };
+    }
+    if (deleting && !(bma.metadata.finalizers ?? []).includes(FINALIZER)) return {};
+
+    if (this.podsVersion !== this.builtVersion) {
+      this.pods.rebuild(this.deps.stores.pods.list());
+      this.builtVersion = this.podsVersion;
+    }
+
+    const spec = bma.spec;
+    const generation = bma.metadata.generation ?? 0;
+    const prev = bma.status ?? {};
+    let conditions: Condition[] = prev.conditions ?? [];
+    const nowDate = new Date(now);
+    const inv = this.inventory(spec.inventory.namespace, spec.inventory.name);
+    if (!inv.ok) {
+      const message = inv.missing
+        ? `inventory ConfigMap ${spec.inventory.namespace}/${spec.inventory.name} not found (or not labelled autoscaling.bamel.io/inventory: "true")`
+        : `inventory ${spec.inventory.namespace}/${spec.inventory.name} is invalid: ${inv.errors.slice(0, 10).join('; ')}${inv.errors.length > 10 ? `; and ${inv.errors.length - 10} more` : ''}`;
+      conditions = setCondition(conditions, { type: 'InventoryValid', status: 'False', reason: inv.missing ? 'InventoryNotFound' : 'InventoryInvalid', message }, generation, nowDate);
+      conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InventoryUnusable', message }, generation, nowDate);
+      await this.writeStatus(bma, { ...prev, conditions, observedGeneration: generation });
+      this.announce(bma, 'inventory', 'Warning', inv.missing ? 'InventoryNotFound' : 'InventoryInvalid', message);
+      // Machines with an operation in flight keep being tracked from status; nothing new starts.
+      return { requeueAfterMs: this.deps.options.resyncMs };
+    }
+    conditions = setCondition(
+      conditions,
+      { type: 'InventoryValid', status: 'True', reason: 'Valid', message: `${inv.machines.length} machines in the inventory` },
+      generation,
+      nowDate,
+    );
+
+    const selected = inv.machines.filter((m) => selectorMatches(spec.machineSelector, m.labels));
+    const byName = new Map(selected.map((m) => [m.name, m]));
+    const prevByName = new Map((prev.machines ?? []).map((m) => [m.name, m]));
+    const settings: LifecycleSettings = {
+      joinTimeoutMs: spec.scaleUp.joinTimeoutSeconds * 1000,
+      settleGraceMs: this.deps.options.settleGraceMs,
+      quarantineBaseMs: this.deps.options.quarantineBaseMs,
+      quarantineMaxMs: this.deps.options.quarantineMaxMs,
+    };
+
+    // 1. Lifecycle of every selected machine.
+    const next = new Map<string, MachineStatus>();
+    const wakeAts: number[] = [now + this.deps.options.resyncMs];
+    const acknowledged: { machine: string; opId: string }[] = [];
+    const intents: { machine: ParsedMachine; action: 'PowerOn' | 'PowerOff'; reason: string; message: string; retry?: boolean }[] = [];
+    const lifecycleEvents: { machine: string; action: LifecycleAction }[] = [];
+    for (const m of selected) {
+      const node = this.deps.stores.nodes.get(m.name);
+      const power = this.deps.actuator.power(m.name);
+      const outcome = this.deps.actuator.outcome(m.name);
+      const facts = {
+        node: { exists: node !== undefined, ready: isNodeReady(node) },
+        ...(power ? { power } : {}),
+        ...(outcome ? { outcome } : {}),
+      };
+      const joinTimeoutMs = (m.joinTimeoutSeconds ?? spec.scaleUp.joinTimeoutSeconds) * 1000;
+      const prevStatus = prevByName.get(m.name);
+      const res = advance(m.name, prevStatus, facts, { ...settings, joinTimeoutMs }, now);
+      next.set(m.name, res.status);
+      if (res.wakeAt !== undefined) wakeAts.push(res.wakeAt);
+      if (facts.outcome?.done && prevStatus?.operation?.id === facts.outcome.id) acknowledged.push({ machine: m.name, opId: facts.outcome.id });
+      for (const action of res.actions) {
+        if (action.type === 'probe') {
+          if (!this.deps.actuator.probe(name, m)) wakeAts.push(this.deps.actuator.nextProbeAt(m.name));
+        } else if (action.type === 'powerOff') {
+          intents.push({ machine: m, action: 'PowerOff', reason: 'JoinTimeout', message: `its Node did not become Ready within ${joinTimeoutMs / 1000}s; powering it off and quarantining it` });
+        } else if (action.type === 'retryPowerOff') {
+          intents.push({ machine: m, action: 'PowerOff', reason: res.status.reason ?? 'PowerOffRetry', message: 'the earlier power-off did not take effect; retrying', retry: true });
+        } else {
+          lifecycleEvents.push({ machine: m.name, action });
+        }
+      }
+    }
+    // Machines no longer selected (or gone from the inventory) stay in status while an operation runs.
+    for (const [n, s] of prevByName) {
+      if (!byName.has(n) && s.operation) next.set(n, s);
+    }
+
+    // 2. Pods and capacity.
+    const pending = this.pendingFor(name, now);
+    const allPods = pending.map((p) => {
+      const c = this.pods.compile(p);
+      return { pod: p, compiled: c.pod, requests: c.requests };
+    });
+
+    const phaseOf = (n: string): string | undefined => next.get(n)?.phase;
+    const emptyCandidate = (m: ParsedMachine): CompiledCandidate => {
+      const key = `${inv.rv}/${m.name}`;
+      const hit = this.candidateCache.get(m.name);
+      if (hit && hit.key === key) return hit.compiled;
+      const compiled = compileCandidate(candidateFromMachine(m));
+      this.candidateCache.set(m.name, { key, compiled });
+      return compiled;
+    };
+    const pendingPods: PendingPod[] = allPods.map(({ pod, requests }) => ({
+      key: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
+      uid: pod.metadata?.uid ?? '',
+      requests: toVector(requests),
+      ...(unschedulableSince(pod) !== undefined ? { unschedulableSince: unschedulableSince(pod) as number } : {}),
+    }));
+    const compiledByUid = new Map(allPods.map((p) => [p.pod.metadata?.uid ?? '', p.compiled]));
+    const feasible = (p: PendingPod, machine: string): boolean => {
+      const m = byName.get(machine);
+      const cp = compiledByUid.get(p.uid);
+      return m !== undefined && cp !== undefined && fits(cp, emptyCandidate(m));
+    };
+
+    const absorbing: AbsorbingMachine[] = [];
+    for (const m of selected) {
+      const s = next.get(m.name);
+      if (!s) continue;
+      const justReady = s.phase === 'Ready' && now - Date.parse(s.since) < this.deps.options.readyAbsorbMs;
+      if (s.phase === 'PoweringOn' || s.phase === 'Joining' || justReady) {
+        const node = this.deps.stores.nodes.get(m.name);
+        const free = node
+          ? compileCandidate(candidateFromNode(node, this.pods.podsOn(m.name))).free
+          : emptyCandidate(m).free;
+        absorbing.push({ name: m.name, free: toVector(free) });
+      }
+    }
+
+    // 3. Pressure over the Ready machines.
+    const readyMachines = selected.filter((m) => phaseOf(m.name) === 'Ready');
+    const pressure = this.pressure.observe(name, spec, readyMachines, (n) => this.deps.stores.nodes.get(n), (n) => this.pods.requestedOn(n), now);
+
+    // 4. Safety: the budget for powering on.
+    const onPhases = new Set(['PoweringOn', 'Joining', 'Ready', 'Draining', 'PoweringOff']);
+    const onCount = [...next.values()].filter((s) => onPhases.has(s.phase)).length;
+    const inFlight = [...next.values()].filter((s) => s.phase === 'PoweringOn' || s.phase === 'Joining').length;
+    const limits: { n: number; why: string }[] = [
+      { n: spec.maxMachines - onCount, why: `maxMachines (${spec.maxMachines}) reached` },
+      { n: spec.scaleUp.maxConcurrentPowerOns - inFlight, why: `maxConcurrentPowerOns (${spec.scaleUp.maxConcurrentPowerOns}) machines already powering on or joining` },
+    ];
+    const caps = this.clusterUsage(name);
+    if (this.deps.options.caps.machines !== undefined) {
+      limits.push({ n: this.deps.options.caps.machines - caps.machines, why: `cluster-wide cap of ${this.deps.options.caps.machines} machines reached` });
+    }
+    const tightest = limits.reduce((a, b) => (b.n < a.n ? b : a));
+    const budget = {
+      machines: Math.max(0, tightest.n),
+      ...(this.deps.options.caps.cpu !== undefined ? { cpu: this.deps.options.caps.cpu - caps.cpu } : {}),
+      ...(this.deps.options.caps.memory !== undefined ? { memory: this.deps.options.caps.memory - caps.memory } : {}),
+      reason: tightest.why,
+    };
+    const lastUp = prev.lastScaleEvent?.direction === 'Up' ? Date.parse(prev.lastScaleEvent.time) : undefined;
+    const cooldownEnd = lastUp !== undefined ? lastUp + spec.scaleUp.cooldownSeconds * 1000 : undefined;
+    const demandBlocked = cooldownEnd !== undefined && now < cooldownEnd ? `scale-up cooldown until ${new Date(cooldownEnd).toISOString()}` : undefined;
+
+    const offCandidates: ScaleUpCandidate[] = selected
+      .filter((m) => phaseOf(m.name) === 'Off' && !this.deps.actuator.busy(m.name))
+      .map((m) => ({
+        name: m.name,
+        capacity: m.capacity,
+        ...(m.power?.maxWatts !== undefined ? { powerCost: m.power.maxWatts } : m.power?.idleWatts !== undefined ? { powerCost: m.power.idleWatts } : {}),
+        powerCyclesToday: powerCyclesToday(next.get(m.name), now),
+        ...(m.bootSeconds !== undefined ? { bootSeconds: m.bootSeconds } : {}),
+      }));
+
+    let pressureDeficit: ResourceVector | undefined;
+    let pressureCandidates = offCandidates;
+    if (pending.length === 0 && inFlight === 0 && pressure.deficit) {
+      pressureDeficit = pressure.deficit;
+      // Only machines the pressured workloads could use: their taints tolerated by a pod running there now.
+      const running = readyMachines.flatMap((m) => this.pods.podsOn(m.name)).filter((p) => !isDaemonSetPod(p) && !isMirrorPod(p));
+      pressureCandidates = offCandidates.filter((c) => {
+        const m = byName.get(c.name) as ParsedMachine;
+        const blocking = m.taints.filter((t) => t.effect !== 'PreferNoSchedule');
+        if (blocking.length === 0) return true;
+        return running.some((p) => untoleratedTaints(p.spec?.tolerations ?? [], blocking).length === 0);
+      });
+    }
+
+    const decision: ScaleUpDecision = decideScaleUp({
+      pending: pendingPods,
+      absorbing,
+      candidates: pendingPods.length > 0 ? offCandidates : pressureCandidates,
+      feasible,
+      weights: spec.scoring,
+      pressured: new Set(pressure.readings.filter((r) => r.pressured).map((r) => r.category)),
+      budget,
+      ...(pressureDeficit ? { pressureDeficit } : {}),
+      belowMinimum: Math.max(0, spec.minMachines - onCount),
+      ...(demandBlocked ? { demandBlocked } : {}),
+    });
+    if (demandBlocked && cooldownEnd !== undefined && (decision.waiting.length > 0 || pressureDeficit)) wakeAts.push(cooldownEnd);
+
+    // 5. Intents, unless dry run or deleting.
+    const involved = this.involved(bma);
+    let lastScaleEvent = prev.lastScaleEvent;
+    const started: { machine: ParsedMachine; status: MachineStatus }[] = [];
+    if (deleting) {
+      const blocked = this.finalizeIntents(bma, selected, next, intents);
+      if (blocked.length > 0) {
+        conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: blocked.join('; ') }, generation, nowDate);
+      }
+    }
+    if (!spec.dryRun) {
+      if (!deleting) {
+        for (const choice of decision.powerOn) {
+          const m = byName.get(choice.machine) as ParsedMachine;
+          const message =
+            choice.reason === 'PendingPods'
+              ? `powering on for ${choice.pods.length} pending pod(s): ${choice.detail}`
+              : choice.reason === 'Pressure'
+                ? `powering on for ${pressure.readings.filter((r) => r.pressured).map((r) => r.reason).join('; ')}: ${choice.detail}`
+                : `powering on to reach minMachines ${spec.minMachines}`;
+          intents.push({ machine: m, action: 'PowerOn', reason: choice.reason, message });
+        }
+      }
+      for (const intent of intents) {
+        const base = next.get(intent.machine.name) ?? { name: intent.machine.name, phase: 'Unknown' as const, since: nowDate.toISOString() };
+        const op = newOperation(intent.action, now, this.deps.options.identity);
+        let status: MachineStatus = {
+          ...base,
+          phase: intent.action === 'PowerOn' ? 'PoweringOn' : 'PoweringOff',
+          since: nowDate.toISOString(),
+          operation: op,
+          reason: intent.reason,
+          message: intent.message,
+        };
+        if (intent.action === 'PowerOn') status = countPowerCycle(status, now);
+        next.set(intent.machine.name, status);
+        started.push({ machine: intent.machine, status });
+        if (intent.action === 'PowerOn' || !intent.retry) {
+          lastScaleEvent = { time: nowDate.toISOString(), direction: intent.action === 'PowerOn' ? 'Up' : 'Down', machine: intent.machine.name, reason: intent.message };
+        }
+      }
+    }
+
+    // 6. Status.
+    const machines = [...next.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const count = (phases: string[]): number => machines.filter((m) => phases.includes(m.phase)).length;
+    const capacityOf = (phases: string[]): Record<string, string> => {
+      const total: ResourceVector = {};
+      for (const s of machines) {
+        const m = byName.get(s.name);
+        if (!m || !phases.includes(s.phase)) continue;
+        for (const [r, v] of Object.entries(m.capacity)) total[r] = (total[r] ?? 0n) + v;
+      }
+      return Object.fromEntries(Object.entries(total).map(([r, v]) => [r, formatMilli(v, r === 'cpu' ? 'cpu' : r === 'memory' || r === 'ephemeral-storage' ? 'bytes' : 'count')]));
+    };
+    const degraded = selected.map((m) => ({ m, h: this.deps.pool.health(m.name) })).filter((x) => x.h?.degraded);
+    conditions = setCondition(
+      conditions,
+      degraded.length > 0
+        ? {
+            type: 'BMCDegraded',
+            status: 'True',
+            reason: 'CircuitOpen',
+            message: degraded.map((d) => `${d.m.name}: ${d.h?.consecutiveFailures} failures (last ${d.h?.lastFailure ?? '?'}), next try ${d.h?.retryAt?.toISOString() ?? '?'}`).join('; '),
+          }
+        : { type: 'BMCDegraded', status: 'False', reason: 'Healthy', message: 'every BMC answered its last request' },
+      generation,
+      nowDate,
+    );
+    const limited = decision.limitedBy;
+    conditions = setCondition(
+      conditions,
+      limited
+        ? { type: 'ScalingLimited', status: 'True', reason: limitReason(limited), message: `${decision.waiting.length} pending pod(s) wait: ${limited}` }
+        : { type: 'ScalingLimited', status: 'False', reason: 'WithinLimits', message: 'no limit holds back a scale-up' },
+      generation,
+      nowDate,
+    );
+    if (!(deleting && conditions.some((c) => c.type === 'Ready' && c.reason === 'DeletionBlocked' && c.status === 'False'))) {
+      conditions = setCondition(
+        conditions,
+        spec.dryRun
+          ? { type: 'Ready', status: 'True', reason: 'DryRun', message: dryRunMessage(decision) }
+          : { type: 'Ready', status: 'True', reason: 'Reconciled', message: `${count(['Ready'])} Ready, ${count(['PoweringOn', 'Joining'])} pending, ${count(['Off'])} off` },
+        generation,
+        nowDate,
+      );
+    }
+    const status: BareMetalAutoscalerStatus = {
+      observedGeneration: generation,
+      readyMachines: count(['Ready']),
+      pendingMachines: count(['PoweringOn', 'Joining']),
+      offMachines: count(['Off']),
+      totalMachines: selected.length,
+      onlineCapacity: capacityOf(['Ready']),
+      pendingCapacity: capacityOf(['PoweringOn', 'Joining']),
+      unschedulablePods: pending.length,
+      pressure: pressure.readings.map((r) => ({ category: r.category, level: r.level, ratePerMinute: r.ratePerMinute, pressured: r.pressured, ...(r.reason ? { reason: r.reason } : {}) })),
+      machines,
+      conditions,
+      ...(lastScaleEvent ? { lastScaleEvent, lastScaleTime: lastScaleEvent.time } : {}),
+    };
+    await this.writeStatus(bma, status);
+
+    // 7. Only now that the intents are recorded: actuate.
+    for (const a of acknowledged) this.deps.actuator.acknowledge(a.machine, a.opId);
+    for (const s of started) {
+      this.deps.actuator.start(name, s.machine, s.status.operation!);
+    }
+    this.claimPods(name, decision, spec.scaleUp.joinTimeoutSeconds * 1000, now);
+
+    // 8. Events and metrics.
+    this.report(bma, involved, decision, started, lifecycleEvents, pending, selected, next, spec.dryRun, now, log);
+    this.updateGauges(name, machines, pending.length, pressure.readings, selected);
+
+    const wake = Math.min(...wakeAts);
+    return { requeueAfterMs: Math.max(0, wake - now) };
+  }
+
+  private inventory(namespace: string, name: string): { ok: true; machines: ParsedMachine[]; rv: string } | { ok: false; missing: boolean; errors: string[] } {
+    const cm = this.deps.stores.inventories.get(`${namespace}/${name}`);
+    if (!cm) return { ok: false, missing: true, errors: [] };
+    const rv = cm.metadata?.resourceVersion ?? '';
+    const key = `${namespace}/${name}`;
+    let hit = this.inventoryCache.get(key);
+    if (!hit || hit.rv !== rv) {
+      hit = { rv, result: parseInventoryConfigMap(cm) };
+      this.inventoryCache.set(key, hit);
+    }
+    const r = hit.result;
+    if (!r.ok) return { ok: false, missing: false, errors: r.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)) };
+    return { ok: true, machines: r.inventory.machines, rv };
+  }
+
+  /** Pending pods this autoscaler considers: not claimed by another autoscaler's decision. */
+  private pendingFor(autoscaler: string, now: number): k8s.V1Pod[] {
+    return this.pods.unschedulable().filter((p) => {
+      const c = this.claims.get(p.metadata?.uid ?? '');
+      return !c || c.autoscaler === autoscaler || c.until < now;
+    });
+  }
+
+  private claimPods(autoscaler: string, decision: ScaleUpDecision, ttlMs: number, now: number): void {
+    for (const choice of decision.powerOn) for (const p of choice.pods) this.claims.set(p.uid, { autoscaler, until: now + ttlMs });
+    for (const p of decision.absorbed) {
+      const c = this.claims.get(p.uid);
+      if (!c || c.until < now) this.claims.set(p.uid, { autoscaler, until: now + ttlMs });
+    }
+    if (this.claims.size > 50_000) for (const [k, c] of this.claims) if (c.until < now) this.claims.delete(k);
+  }
+
+  /** Machines on, and their cpu and memory, across every other autoscaler (cluster-wide caps). */
+  private clusterUsage(except: string): { machines: number; cpu: bigint; memory: bigint } {
+    let machines = 0;
+    let cpu = 0n;
+    let memory = 0n;
+    for (const other of this.deps.stores.autoscalers.list()) {
+      if (other.metadata.name === except) continue;
+      const s = other.status;
+      machines += (s?.readyMachines ?? 0) + (s?.pendingMachines ?? 0);
+      for (const cap of [s?.onlineCapacity, s?.pendingCapacity]) {
+        if (cap?.cpu !== undefined) cpu += parseMilli(String(cap.cpu));
+        if (cap?.memory !== undefined) memory += parseMilli(String(cap.memory));
+      }
+    }
+    return { machines, cpu, memory };
+  }
+
+  /**
+   * Deletion with deletionPolicy PowerOff: power off the managed machines that run no pods
+   * (scale-down's drain is what moves pods; until then such machines are left on and the
+   * finalizer stays, saying why). Retain leaves every machine as it is.
+   */
+  private finalizeIntents(
+    bma: BareMetalAutoscaler,
+    selected: ParsedMachine[],
+    next: Map<string, MachineStatus>,
+    intents: { machine: ParsedMachine; action: 'PowerOn' | 'PowerOff'; reason: string; message: string }[],
+  ): string[] {
+    const blocked: string[] = [];
+    if (bma.spec.deletionPolicy !== 'PowerOff') return blocked;
+    for (const m of selected) {
+      const s = next.get(m.name);
+      if (!s || s.operation) {
+        if (s?.operation) blocked.push(`${m.name}: waiting for its ${s.operation.action} operation`);
+        continue;
+      }
+      if (s.phase !== 'Ready' && s.phase !== 'Joining') continue;
+      const pods = this.pods.podsOn(m.name).filter((p) => !isDaemonSetPod(p) && !isMirrorPod(p));
+      if (pods.length > 0) {
+        blocked.push(`${m.name} runs ${pods.length} pod(s) (${pods.slice(0, 3).map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(', ')}); it is not powered off until they are moved`);
+        continue;
+      }
+      if (!intents.some((i) => i.machine.name === m.name)) {
+        intents.push({ machine: m, action: 'PowerOff', reason: 'AutoscalerDeleted', message: 'the autoscaler is being deleted with deletionPolicy PowerOff' });
+      }
+      blocked.push(`${m.name}: powering off`);
+    }
+    return blocked;
+  }
+
+  private async maybeRemoveFinalizer(bma: BareMetalAutoscaler, machines: MachineStatus[]): Promise<boolean> {
+    if (!bma.metadata.deletionTimestamp) return false;
+    if (machines.some((m) => m.operation)) return false;
+    if (bma.spec.deletionPolicy === 'PowerOff' && machines.some((m) => ['Ready', 'Joining', 'PoweringOn', 'PoweringOff', 'Draining'].includes(m.phase))) return false;
+    await this.patchFinalizers(bma, (bma.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+    return true;
+  }
+
+  private async patchFinalizers(bma: BareMetalAutoscaler, finalizers: string[]): Promise<void> {
+    try {
+      await this.custom.patchClusterCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: PLURAL,
+          name: bma.metadata.name,
+          body: { metadata: { finalizers, resourceVersion: bma.metadata.resourceVersion } },
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+    } catch (err) {
+      if (err instanceof k8s.ApiException && err.code === 409) throw new ConflictError('finalizer update conflicted');
+      if (err instanceof k8s.ApiException && err.code === 404) return;
+      throw new Error(`updating the finalizers of ${bma.metadata.name}: ${describe(err)}`);
+    }
+  }
+
+  /** Replaces the status with an optimistic lock: a conflict means our view is stale, and nothing is actuated. */
+  private async writeStatus(bma: BareMetalAutoscaler, status: BareMetalAutoscalerStatus): Promise<void> {
+    if (bma.metadata.deletionTimestamp && (await this.maybeRemoveFinalizer(bma, status.machines ?? []))) return;
+    if (JSON.stringify(stripVolatile(bma.status)) === JSON.stringify(stripVolatile(status))) return;
+    try {
+      const updated = (await this.custom.replaceClusterCustomObjectStatus({
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        name: bma.metadata.name,
+        body: { apiVersion: API_VERSION, kind: KIND, metadata: bma.metadata, spec: bma.spec, status },
+      })) as BareMetalAutoscaler;
+      this.recent.set(bma.metadata.name, updated);
+    } catch (err) {
+      if (err instanceof k8s.ApiException && err.code === 409) throw new ConflictError('status update conflicted');
+      throw new Error(`writing the status of ${bma.metadata.name}: ${describe(err)}`);
+    }
+  }
+
+  private involved(bma: BareMetalAutoscaler): InvolvedObject {
+    return { apiVersion: API_VERSION, kind: KIND, name: bma.metadata.name, ...(bma.metadata.uid ? { uid: bma.metadata.uid } : {}) };
+  }
+
+  /** An event once per distinct message per topic (not every reconcile). */
+  private announce(bma: BareMetalAutoscaler, topic: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const key = `${bma.metadata.name}/${topic}`;
+    if (this.announced.get(key) === `${reason}/${message}`) return;
+    this.announced.set(key, `${reason}/${message}`);
+    this.deps.recorder.emit(this.involved(bma), type, reason, message);
+  }
+
+  private report(
+    bma: BareMetalAutoscaler,
+    involved: InvolvedObject,
+    decision: ScaleUpDecision,
+    started: { machine: ParsedMachine; status: MachineStatus }[],
+    lifecycle: { machine: string; action: LifecycleAction }[],
+    pending: k8s.V1Pod[],
+    selected: ParsedMachine[],
+    next: Map<string, MachineStatus>,
+    dryRun: boolean,
+    now: number,
+    log: Logger,
+  ): void {
+    const { recorder, metrics } = this.deps;
+    const name = bma.metadata.name;
+    const podByUid = new Map(pending.map((p) => [p.metadata?.uid ?? '', p]));
+    for (const choice of decision.powerOn) {
+      const m = selected.find((x) => x.name === choice.machine);
+      const eta = m?.bootSeconds !== undefined ? `, expected Ready in ~${m.bootSeconds}s` : '';
+      if (dryRun) {
+        this.announce(bma, `dry-${choice.machine}`, 'Normal', 'WouldPowerOn', `dry run: would power on ${choice.machine} (${choice.reason}): ${choice.detail}`);
+        metrics.decisions.inc({ autoscaler: name, direction: 'up', result: 'dry_run' });
+        continue;
+      }
+      metrics.decisions.inc({ autoscaler: name, direction: 'up', result: 'actuated' });
+      log.info({ machine: choice.machine, reason: choice.reason, pods: choice.pods.length, score: choice.score }, 'scale-up decided');
+      recorder.emit(involved, 'Normal', 'PowerOn', `powering on ${choice.machine} (${choice.reason}): ${choice.detail}`);
+      for (const p of choice.pods) {
+        const pod = podByUid.get(p.uid);
+        if (pod) recorder.emit(podRef(pod), 'Normal', 'TriggeredPowerOn', `${choice.machine}${eta} (autoscaler ${name})`);
+        if (p.unschedulableSince !== undefined) metrics.decisionLatency.observe({ autoscaler: name }, Math.max(0, now - p.unschedulableSince) / 1000);
+      }
+    }
+    for (const s of started) {
+      if (s.status.operation?.action === 'PowerOff') recorder.emit(involved, 'Normal', 'PowerOff', `powering off ${s.machine.name}: ${s.status.message ?? ''}`);
+    }
+    for (const { machine, action } of lifecycle) {
+      if (action.type === 'joined') {
+        metrics.joinDuration.observe({ autoscaler: name }, action.joinMs / 1000);
+        recorder.emit(involved, 'Normal', 'MachineJoined', `${machine} joined the cluster after ${Math.round(action.joinMs / 1000)}s`);
+      } else if (action.type === 'failed') {
+        const s = next.get(machine);
+        recorder.emit(involved, 'Warning', action.reason, `${machine}: ${action.message}; quarantined until ${s?.retryAfter ?? '?'}`);
+      } else if (action.type === 'adopted') {
+        recorder.emit(involved, 'Normal', 'MachineAdopted', `${machine} ${action.how}: adopted as Ready`);
+      }
+    }
+    if (decision.unplaceable.length > 0) {
+      metrics.decisions.inc({ autoscaler: name, direction: 'up', result: 'no_feasible_machine' });
+      const candidates = selected.map((m) => ({ m, c: compileCandidate(candidateFromMachine(m)) }));
+      for (const p of decision.unplaceable) {
+        const pod = podByUid.get(p.uid);
+        if (!pod) continue;
+        const compiled = this.pods.compile(pod).pod;
+        const verdicts = candidates.map(({ m, c }) => ({ machine: m.name, verdict: check(compiled, c) }));
+        const offOrFailed = verdicts.filter((v) => {
+          const phase = next.get(v.machine)?.phase;
+          return !v.verdict.feasible || phase === 'Failed';
+        });
+        const quarantined = verdicts.filter((v) => v.verdict.feasible && next.get(v.machine)?.phase === 'Failed').map((v) => `${v.machine}: quarantined`);
+        const text = [summarizeInfeasible(offOrFailed.filter((v) => !v.verdict.feasible)), ...quarantined].filter(Boolean).join('; ');
+        const key = `pod/${p.uid}`;
+        const message = text === '' ? 'no machine of this autoscaler can host it' : text;
+        if (this.announced.get(key) !== message) {
+          this.announced.set(key, message);
+          recorder.emit(podRef(pod), 'Warning', 'NoFeasibleMachine', `${name}: ${message}`);
+        }
+      }
+    }
+    if (decision.limitedBy && decision.waiting.length > 0) {
+      metrics.decisions.inc({ autoscaler: name, direction: 'up', result: 'limited' });
+      this.announce(bma, 'limited', 'Normal', 'ScalingLimited', `${decision.waiting.length} pending pod(s) wait: ${decision.limitedBy}`);
+    } else {
+      this.announced.delete(`${name}/limited`);
+    }
+  }
+
+  private updateGauges(name: string, machines: MachineStatus[], pending: number, readings: { category: string; level: number; ratePerMinute: number; pressured: boolean }[], selected: ParsedMachine[]): void {
+    const { metrics } = this.deps;
+    for (const phase of ['Off', 'PoweringOn', 'Joining', 'Ready', 'Draining', 'PoweringOff', 'Failed', 'Unknown']) {
+      metrics.machines.set({ autoscaler: name, phase }, machines.filter((m) => m.phase === phase).length);
+    }
+    metrics.unschedulablePods.set({ autoscaler: name }, pending);
+    for (const r of readings) {
+      metrics.pressureLevel.set({ autoscaler: name, category: r.category }, r.level);
+      metrics.pressureRate.set({ autoscaler: name, category: r.category }, r.ratePerMinute);
+      metrics.pressured.set({ autoscaler: name, category: r.category }, r.pressured ? 1 : 0);
+    }
+    for (const m of selected) metrics.bmcDegraded.set({ autoscaler: name, machine: m.name }, this.deps.pool.health(m.name)?.degraded ? 1 : 0);
+  }
+
+  private forgetAutoscaler(name: string): void {
+    this.pressure.forget(name);
+    this.recent.delete(name);
+    for (const k of this.announced.keys()) if (k.startsWith(`${name}/`)) this.announced.delete(k);
+    for (const [uid, c] of this.claims) if (c.autoscaler === name) this.claims.delete(uid);
+  }
+
+  /** For tests and the manager: the pod index is rebuilt from the cache on the next reconcile. */
+  get podIndex(): PodIndex {
+    return this.pods;
+  }
+
+  get coreApi(): k8s.CoreV1Api {
+    return this.core;
+  }
+}
+
+function podRef(pod: k8s.V1Pod): InvolvedObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    name: pod.metadata?.name ?? '',
+    ...(pod.metadata?.namespace ? { namespace: pod.metadata.namespace } : {}),
+    ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
+  };
+}
+
+function powerCyclesToday(s: MachineStatus | undefined, now: number): number {
+  if (!s?.powerCyclesDay) return 0;
+  return s.powerCyclesDay === new Date(now).toISOString().slice(0, 10) ? (s.powerCyclesToday ?? 0) : 0;
+}
+
+function limitReason(why: string): string {
+  if (why.startsWith('maxMachines')) return 'MaxMachines';
+  if (why.startsWith('maxConcurrentPowerOns')) return 'MaxConcurrentPowerOns';
+  if (why.startsWith('cluster-wide')) return 'ClusterCap';
+  if (why.startsWith('scale-up cooldown')) return 'Cooldown';
+  return 'NoCandidate';
+}
+
+function dryRunMessage(d: ScaleUpDecision): string {
+  if (d.powerOn.length === 0) return 'dry run: no machine would be powered on';
+  return `dry run: would power on ${d.powerOn.map((c) => `${c.machine} (${c.reason})`).join(', ')}`;
+}
+
+function stripVolatile(s: BareMetalAutoscalerStatus | undefined): unknown {
+  return s ?? {};
+}
+
+function parseMilli(q: string): bigint {
+  try {
+    return parseQuantity(q);
+  } catch {
+    return 0n;
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof k8s.ApiException) return `HTTP ${err.code}: ${typeof err.body === 'string' ? err.body.slice(0, 300) : JSON.stringify(err.body).slice(0, 300)}`;
+  return err instanceof Error ? err.message : String(err);
+}
