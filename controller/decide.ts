@@ -120,7 +120,8 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
     } else remaining.push(pod);
   }
 
-  const unplaceable = remaining.filter((p) => !input.candidates.some((c) => input.feasible(p, c.name)));
+  const canHost = (p: PendingPod, c: ScaleUpCandidate): boolean => fits(p.requests, c.capacity) && input.feasible(p, c.name);
+  const unplaceable = remaining.filter((p) => !input.candidates.some((c) => canHost(p, c)));
   remaining = remaining.filter((p) => !unplaceable.includes(p));
 
   const powerOn: PowerOnChoice[] = [];
@@ -147,7 +148,7 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
     }
     const deficit: ResourceVector = {};
     for (const p of remaining) add(deficit, p.requests);
-    const usable = candidates.filter((c) => withinCaps(c) && remaining.some((p) => input.feasible(p, c.name)));
+    const usable = candidates.filter((c) => withinCaps(c) && remaining.some((p) => canHost(p, c)));
     if (usable.length === 0) {
       limitedBy = candidates.length > 0 ? 'cluster-wide cpu or memory cap reached' : 'no powered-off machine left that can host the remaining pods';
       break;
@@ -160,7 +161,7 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
     const free: ResourceVector = { ...chosen.capacity };
     const placed: PendingPod[] = [];
     for (const pod of sortLargestFirst(remaining, scale)) {
-      if (input.feasible(pod, chosen.name) && fits(pod.requests, free)) {
+      if (canHost(pod, chosen) && fits(pod.requests, free)) {
         subtract(free, pod.requests);
         placed.push(pod);
       }
