@@ -4,11 +4,14 @@ import type { ParsedMachine } from '../../api/inventory.js';
 /**
  * A simulated machine's Node. kwok plays the kubelet of every Node annotated
  * `kwok.x-k8s.io/node=fake`: it makes the Node Ready, renews its Lease and runs its pods.
- * Booting registers the Node (or, if it still exists from an earlier boot, hands it back to
- * kwok); powering off takes the annotation away, so nobody renews the Lease any more and
- * kube-controller-manager's node lifecycle controller marks the Node NotReady, exactly as
- * it does when a real machine loses power. The Node object itself is not deleted: a real
- * machine does not delete its Node when its power is cut either.
+ * Booting registers the Node (or hands an existing one back to kwok).
+ *
+ * Powering off removes the Node. A real machine's Node would linger NotReady, but kwok
+ * cannot play a kubelet that stops: once it holds a Node's Lease it renews it until it
+ * sees the Node deleted (taking its annotation away does not stop it), so the only
+ * faithful "the kubelet is gone" is deleting the Node, annotation still on, which makes
+ * kwok release the Lease. The machine registers its Node again when it boots, as a kubelet
+ * does when its Node object is gone; bamel treats a missing Node like a NotReady one.
  */
 
 export const KWOK_ANNOTATION = 'kwok.x-k8s.io/node';
@@ -48,10 +51,10 @@ export async function startKubelet(core: k8s.CoreV1Api, machine: ParsedMachine):
   return 'resumed';
 }
 
-/** The power is gone: nobody plays the kubelet any more. */
+/** The power is gone: the Node goes (see above), and with it kwok's Lease renewals. */
 export async function stopKubelet(core: k8s.CoreV1Api, name: string): Promise<void> {
   try {
-    await core.patchNode({ name, body: { metadata: { annotations: { [KWOK_ANNOTATION]: null } } } }, mergePatch);
+    await core.deleteNode({ name });
   } catch (err) {
     if (err instanceof k8s.ApiException && err.code === 404) return;
     throw err;
