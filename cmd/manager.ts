@@ -22,6 +22,7 @@ interface ManagerFlags {
   gracefulPowerOffTimeout: string;
   bmcOperationTimeout: string;
   identity?: string;
+  autoscalerSelector?: string;
 }
 
 function seconds(flag: string, v: string): number {
@@ -51,6 +52,7 @@ export function registerManagerCommand(program: Command): void {
     .option('--graceful-power-off-timeout <s>', 'how long a graceful shutdown may take before the power is forced off', '180')
     .option('--bmc-operation-timeout <s>', 'how long one power operation may take', '300')
     .option('--identity <id>', 'leader election identity (default: hostname and a random suffix)')
+    .option('--autoscaler-selector <selector>', 'only manage BareMetalAutoscalers with these labels (e.g. shard=a)')
     .action(async (flags: ManagerFlags) => {
       await runManager(flags);
     });
@@ -79,6 +81,7 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     metricsBindAddress: flags.metricsBindAddress,
     healthProbeBindAddress: flags.healthProbeBindAddress,
     caps,
+    ...(flags.autoscalerSelector ? { autoscalerSelector: flags.autoscalerSelector } : {}),
     settleGraceMs: seconds('settle-grace', flags.settleGrace),
     quarantineBaseMs: seconds('quarantine-base', flags.quarantineBase),
     gracefulTimeoutMs: seconds('graceful-power-off-timeout', flags.gracefulPowerOffTimeout),

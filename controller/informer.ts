@@ -29,7 +29,7 @@ export interface InformerHandlers<T> {
   update: (obj: T, old: T) => void;
   /** The object's last state: from the DELETED event, or the cache when a relist found it gone. */
   delete: (obj: T) => void;
-  /** The cache was filled by the first list (once per start). */
+  /** The cache has been filled by the first list; emitted once. */
   synced: () => void;
   /** Informational: the informer reconnects by itself. */
   error: (err: Error) => void;

@@ -326,18 +326,32 @@ export class LeaderElector {
 
   /** Hands the lease back: no holder, 1 s duration, so the next candidate takes it at once. */
   private async release(): Promise<void> {
-    if (!this.lease || this.observed?.holderIdentity !== this.identity) return;
-    const now = microTime(new k8s.V1MicroTime());
-    const record: LeaseRecord = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: this.observed.leaseTransitions };
-    const lease = this.lease;
-    try {
-      const released = await this.withTimeout(undefined, (signal) =>
-        this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: this.withRecord(lease, record) }, requestOptions(signal)),
-      );
-      this.observe(released);
-      this.log?.info('released the lease');
-    } catch (err) {
-      this.log?.warn({ err: describe(err) }, 'releasing the lease failed; others take over when it expires');
+    for (let attempt = 1; this.lease && this.observed?.holderIdentity === this.identity; attempt++) {
+      const now = microTime(new k8s.V1MicroTime());
+      const record: LeaseRecord = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: this.observed.leaseTransitions };
+      const body = this.withRecord(this.lease, record);
+      try {
+        this.observe(
+          await this.withTimeout(undefined, (signal) =>
+            this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body }, requestOptions(signal)),
+          ),
+        );
+        this.log?.info('released the lease');
+        return;
+      } catch (err) {
+        // A renewal abandoned when leadership ended may have landed after all, so our
+        // resourceVersion is stale: look again, and release if the lease is still ours.
+        if (attempt === 1 && isStatus(err, 409)) {
+          try {
+            this.observe(await this.withTimeout(undefined, (signal) => this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }, requestOptions(signal))));
+            continue;
+          } catch {
+            // reported below
+          }
+        }
+        this.log?.warn({ err: describe(err) }, 'releasing the lease failed; others take over when it expires');
+        return;
+      }
     }
   }
 

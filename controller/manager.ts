@@ -28,6 +28,8 @@ export interface ManagerOptions {
   metricsBindAddress: string;
   healthProbeBindAddress: string;
   caps: ClusterCaps;
+  /** Only autoscalers matching this label selector (sharding among manager deployments). */
+  autoscalerSelector?: string;
   settleGraceMs?: number;
   quarantineBaseMs?: number;
   gracefulTimeoutMs?: number;
@@ -69,7 +71,7 @@ export class Manager {
     const informer = <T extends k8s.KubernetesObject>(path: string, extra: { labelSelector?: string } = {}): ResourceInformer<T> =>
       new ResourceInformer<T>({ kc: opts.kc, path, logger: log, resyncMs: 300_000, ...extra });
     this.informers = {
-      autoscalers: informer<BareMetalAutoscaler>(`/apis/${GROUP}/${VERSION}/${PLURAL}`),
+      autoscalers: informer<BareMetalAutoscaler>(`/apis/${GROUP}/${VERSION}/${PLURAL}`, opts.autoscalerSelector ? { labelSelector: opts.autoscalerSelector } : {}),
       inventories: informer<k8s.V1ConfigMap>('/api/v1/configmaps', { labelSelector: `${INVENTORY_LABEL}=true` }),
       nodes: informer<k8s.V1Node>('/api/v1/nodes'),
       pods: informer<k8s.V1Pod>('/api/v1/pods'),

@@ -665,12 +665,12 @@ export class Reconciler {
         if (!pod) continue;
         const compiled = this.pods.compile(pod).pod;
         const verdicts = candidates.map(({ m, c }) => ({ machine: m.name, verdict: check(compiled, c) }));
-        const offOrFailed = verdicts.filter((v) => {
-          const phase = next.get(v.machine)?.phase;
-          return !v.verdict.feasible || phase === 'Failed';
-        });
+        // Every machine goes in (feasible ones too), so a `prefix-*` group never covers one that fits.
         const quarantined = verdicts.filter((v) => v.verdict.feasible && next.get(v.machine)?.phase === 'Failed').map((v) => `${v.machine}: quarantined`);
-        const text = [summarizeInfeasible(offOrFailed.filter((v) => !v.verdict.feasible)), ...quarantined].filter(Boolean).join('; ');
+        const busy = verdicts
+          .filter((v) => v.verdict.feasible && !['Off', 'Failed'].includes(next.get(v.machine)?.phase ?? ''))
+          .map((v) => `${v.machine}: already ${next.get(v.machine)?.phase ?? 'on'} and full`);
+        const text = [summarizeInfeasible(verdicts), ...quarantined, ...busy].filter(Boolean).join('; ');
         const key = `pod/${p.uid}`;
         const message = text === '' ? 'no machine of this autoscaler can host it' : text;
         if (this.announced.get(key) !== message) {

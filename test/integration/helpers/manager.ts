@@ -1,0 +1,79 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { kubeconfigPath, repoRoot } from './cluster.js';
+
+export interface RunningManager {
+  child: ChildProcess;
+  logs: Record<string, unknown>[];
+  waitForLog(match: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** SIGTERM and wait. */
+  stop(): Promise<number | null>;
+  /** SIGKILL at once (a crash). */
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+/** Runs `bamel manager` from source against the local cluster. */
+export function startManager(args: string[]): RunningManager {
+  const child = spawn(
+    process.execPath,
+    [
+      ...process.execArgv,
+      join(repoRoot, 'cmd/bamel.ts'),
+      'manager',
+      '--kubeconfig',
+      kubeconfigPath,
+      '--metrics-bind-address',
+      '127.0.0.1:0',
+      '--health-probe-bind-address',
+      '127.0.0.1:0',
+      ...args,
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BAMEL_LOG_LEVEL: process.env.BAMEL_TEST_LOG_LEVEL ?? 'info' } },
+  );
+  const logs: Record<string, unknown>[] = [];
+  const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    let l: Record<string, unknown>;
+    try {
+      l = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      l = { msg: line };
+    }
+    logs.push(l);
+    if (process.env.BAMEL_TEST_SHOW_LOGS) process.stderr.write(`[manager ${child.pid}] ${line}\n`);
+    for (const w of [...waiters]) if (w.match(l)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(l));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    logs,
+    exited,
+    waitForLog: (match, timeoutMs = 30_000) => {
+      const seen = logs.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`manager: no matching log line within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({
+          match,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+      });
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
