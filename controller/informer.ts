@@ -1,5 +1,6 @@
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { linkedAbort } from './abort.js';
 import { Backoff } from './backoff.js';
 import { sleep, systemClock } from './clock.js';
 import { KubeApiError, kubeGet, kubeGetJson, type KubeStatus, type Query } from './kube-http.js';
@@ -182,6 +183,8 @@ export class ResourceInformer<T extends KubernetesObject> {
           this.armResync();
         } catch (err) {
           if (stop.aborted) break;
+          // Also when this was a periodic relist: the next one is armed only by a success.
+          needList = true;
           this.reportError(err, 'listing failed, retrying');
           await sleep(systemClock, this.backoff.next(), stop);
           continue;
@@ -233,10 +236,11 @@ export class ResourceInformer<T extends KubernetesObject> {
         limit: pageSize,
         continue: continueToken,
       };
-      const signal = AbortSignal.any([stop, AbortSignal.timeout(this.opts.listTimeoutMs)]);
+      const scope = linkedAbort(stop);
+      const timer = setTimeout(() => scope.controller.abort(new Error(`no answer in ${this.opts.listTimeoutMs} ms`)), this.opts.listTimeoutMs);
       let page: KubeList<T>;
       try {
-        page = await kubeGetJson<KubeList<T>>(this.opts.kc, this.opts.path, query, signal, `listing ${this.opts.path}`);
+        page = await kubeGetJson<KubeList<T>>(this.opts.kc, this.opts.path, query, scope.signal, `listing ${this.opts.path}`);
       } catch (err) {
         if (continueToken !== undefined && err instanceof KubeApiError && err.gone) {
           // The continue token outlived the snapshot it pointed into: list whole instead.
@@ -247,6 +251,9 @@ export class ResourceInformer<T extends KubernetesObject> {
           continue;
         }
         throw err;
+      } finally {
+        clearTimeout(timer);
+        scope.dispose();
       }
       const kind = page.kind?.replace(/List$/, '');
       for (const item of page.items ?? []) {
@@ -287,13 +294,14 @@ export class ResourceInformer<T extends KubernetesObject> {
   private async watch(stop: AbortSignal): Promise<WatchEnd> {
     const base = this.opts.watchTimeoutSeconds;
     const timeoutSeconds = Math.floor(base * (1 + Math.random()));
-    const controller = new AbortController();
+    const scope = linkedAbort(stop);
+    const controller = scope.controller;
     this.watchController = controller;
     const stall = setTimeout(
       () => controller.abort(new Error(`watch open longer than ${timeoutSeconds} s + grace: connection presumed dead`)),
       timeoutSeconds * 1000 + WATCH_STALL_GRACE_MS,
     );
-    const signal = AbortSignal.any([stop, controller.signal]);
+    const signal = scope.signal;
     const startedAt = Date.now();
     let events = 0;
     let opened = false;
@@ -330,6 +338,7 @@ export class ResourceInformer<T extends KubernetesObject> {
       throw new WatchFailure(opened, healthy(), controller.signal.aborted ? controller.signal.reason : err);
     } finally {
       clearTimeout(stall);
+      scope.dispose();
       this.watchController = undefined;
     }
   }

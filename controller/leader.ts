@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { linkedAbort } from './abort.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 
 /**
@@ -388,13 +389,16 @@ export class LeaderElector {
 
   /** Bounds one API exchange by renewDeadline (and `parent`), on this elector's clock. */
   private async withTimeout<T>(parent: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
-    const timer = this.clock.setTimeout(() => controller.abort(new Error(`lease request took longer than ${this.renewDeadlineMs} ms`)), this.renewDeadlineMs);
-    const signal = parent ? AbortSignal.any([parent, controller.signal]) : controller.signal;
+    const scope = linkedAbort(parent);
+    const timer = this.clock.setTimeout(
+      () => scope.controller.abort(new Error(`lease request took longer than ${this.renewDeadlineMs} ms`)),
+      this.renewDeadlineMs,
+    );
     try {
-      return await fn(signal);
+      return await fn(scope.signal);
     } finally {
       this.clock.clearTimeout(timer);
+      scope.dispose();
     }
   }
 }

@@ -243,6 +243,7 @@ export class Manager {
       await queue.run(async (key, s) => {
         if (s.aborted || signal.aborted) return;
         const result = await this.reconciler.reconcile(key);
+        log.debug({ autoscaler: key, requeueAfterMs: result.requeueAfterMs }, 'reconciled');
         if (result.requeueAfterMs !== undefined) {
           if (result.requeueAfterMs <= 0) queue.addRateLimited(key);
           else {
