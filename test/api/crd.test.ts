@@ -2,6 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 import { buildBareMetalAutoscalerCrd, toJsonSchema } from '../../api/crd.js';
 import { structuralSchemaProblems } from '../../api/structural.js';
 import { BareMetalAutoscalerSchema } from '../../api/v1alpha1/baremetalautoscaler.js';
@@ -13,6 +14,11 @@ t.test('generated files are fresh (run make generate)', async (t) => {
   for (const [rel, content] of generatedFiles()) {
     t.equal(readFileSync(join(root, rel), 'utf8'), content, `${rel} matches api/`);
   }
+});
+
+t.test('the CRD YAML reads back unchanged as YAML 1.1 (what kubectl parses: Off is not false)', async (t) => {
+  const text = readFileSync(join(root, 'config/crd/bases/autoscaling.bamel.io_baremetalautoscalers.yaml'), 'utf8');
+  t.same(parse(text, { version: '1.1' }), buildBareMetalAutoscalerCrd());
 });
 
 t.test('the CRD schema is structural', async (t) => {
