@@ -263,6 +263,8 @@ export class Manager {
       const i = address.lastIndexOf(':');
       const host = address.slice(0, i) || '0.0.0.0';
       const port = Number(address.slice(i + 1));
+      // pino's Logger and fastify's logger type differ only in generics fastify cannot infer.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
       const app = Fastify({ loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
       setup(app);
       await app.listen({ host: host.replace(/^\[|\]$/g, ''), port });

@@ -14,12 +14,12 @@ let failing = null; // lines of the failing child being collected
 const rl = createInterface({ input: process.stdin });
 for await (const line of rl) {
   raw.write(line + '\n');
-  const child = /^    (not ok|ok) \d+ - (.*?)(?: # (SKIP|TODO)\b.*)?$/i.exec(line);
+  const child = /^ {4}(not ok|ok) \d+ - (.*?)(?: # (SKIP|TODO)\b.*)?$/i.exec(line);
   const top = /^(not ok|ok) \d+ - (\S+)/.exec(line);
-  if (failing && (child || top || /^    \S/.test(line) && !/^    (---|\.\.\.)/.test(line))) {
-    if (!/^      /.test(line)) { process.stdout.write(failing.join('\n') + '\n'); failing = null; }
+  if (failing && (child || top || /^ {4}\S/.test(line) && !/^ {4}(---|\.\.\.)/.test(line))) {
+    if (!/^ {6}/.test(line)) { process.stdout.write(failing.join('\n') + '\n'); failing = null; }
   }
-  if (failing && /^      /.test(line)) { if (failing.length < 40) failing.push(line); continue; }
+  if (failing && /^ {6}/.test(line)) { if (failing.length < 40) failing.push(line); continue; }
   if (child) {
     childrenInFile++;
     if (child[3]) skipped++;

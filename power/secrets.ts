@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
-import { BmcCredentials, CredentialsError, credentialsFromSecret } from './credentials.js';
+import type { BmcCredentials} from './credentials.js';
+import { CredentialsError, credentialsFromSecret } from './credentials.js';
 
 /**
  * Reads a machine's BMC credentials from its Secret (keys username and password) through

@@ -128,6 +128,8 @@ export class Datacenter {
 
 /** The simulator's control API: tests and the demo inject faults and press power buttons. */
 export async function controlServer(dc: Datacenter, logger: Logger): Promise<FastifyInstance> {
+  // pino's Logger and fastify's logger type differ only in generics fastify cannot infer.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   const app = Fastify({ loggerInstance: logger.child({ component: 'sim-control' }) as FastifyBaseLogger });
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/machines', async () => [...dc.machines.values()].map((m) => m.state));

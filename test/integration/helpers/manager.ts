@@ -34,7 +34,7 @@ export function startManager(args: string[]): RunningManager {
   );
   const logs: Record<string, unknown>[] = [];
   const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => {
+  createInterface({ input: child.stderr }).on('line', (line) => {
     let l: Record<string, unknown>;
     try {
       l = JSON.parse(line) as Record<string, unknown>;
@@ -43,7 +43,11 @@ export function startManager(args: string[]): RunningManager {
     }
     logs.push(l);
     if (process.env.BAMEL_TEST_SHOW_LOGS) process.stderr.write(`[manager ${child.pid}] ${line}\n`);
-    for (const w of [...waiters]) if (w.match(l)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(l));
+    for (const w of [...waiters]) {
+      if (!w.match(l)) continue;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(l);
+    }
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { GROUP, PLURAL, VERSION, type BareMetalAutoscaler } from '../../../api/v1alpha1/baremetalautoscaler.js';
 import { freeTcpPort, freeUdpPort } from '../../helpers/ports.js';
