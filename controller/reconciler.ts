@@ -67,6 +67,17 @@ export interface ReconcilerDeps {
   logger: Logger;
   options: ReconcilerOptions;
   now?: () => number;
+  /**
+   * Writes an autoscaler (status, or metadata for finalizers) to the API server. Replaced only
+   * by benchmarks that feed the reconciler recorded state; it must keep the optimistic lock
+   * (throw a ConflictError on a stale resourceVersion).
+   */
+  api?: AutoscalerApi;
+}
+
+export interface AutoscalerApi {
+  replaceStatus(bma: BareMetalAutoscaler): Promise<BareMetalAutoscaler>;
+  patchFinalizers(name: string, resourceVersion: string | undefined, finalizers: string[]): Promise<void>;
 }
 
 export interface ReconcileResult {
@@ -79,7 +90,7 @@ interface Claim {
   until: number;
 }
 
-class ConflictError extends Error {}
+export class ConflictError extends Error {}
 
 /**
  * One reconcile of one BareMetalAutoscaler, top to bottom: fetch state → lifecycle of each
@@ -104,11 +115,13 @@ export class Reconciler {
   private readonly pressure = new PressureTracker();
   private readonly announced = new Map<string, string>();
   private readonly now: () => number;
+  private readonly api: AutoscalerApi;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.custom = deps.kc.makeApiClient(k8s.CustomObjectsApi);
     this.core = deps.kc.makeApiClient(k8s.CoreV1Api);
     this.now = deps.now ?? Date.now;
+    this.api = deps.api ?? kubeAutoscalerApi(this.custom);
   }
 
   /** The pod cache changed: the pod index is rebuilt lazily at the next reconcile. */
@@ -561,41 +574,15 @@ export class Reconciler {
   }
 
   private async patchFinalizers(bma: BareMetalAutoscaler, finalizers: string[]): Promise<void> {
-    try {
-      await this.custom.patchClusterCustomObject(
-        {
-          group: GROUP,
-          version: VERSION,
-          plural: PLURAL,
-          name: bma.metadata.name,
-          body: { metadata: { finalizers, resourceVersion: bma.metadata.resourceVersion } },
-        },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-      );
-    } catch (err) {
-      if (err instanceof k8s.ApiException && err.code === 409) throw new ConflictError('finalizer update conflicted');
-      if (err instanceof k8s.ApiException && err.code === 404) return;
-      throw new Error(`updating the finalizers of ${bma.metadata.name}: ${describe(err)}`);
-    }
+    await this.api.patchFinalizers(bma.metadata.name, bma.metadata.resourceVersion, finalizers);
   }
 
   /** Replaces the status with an optimistic lock: a conflict means our view is stale, and nothing is actuated. */
   private async writeStatus(bma: BareMetalAutoscaler, status: BareMetalAutoscalerStatus): Promise<void> {
     if (bma.metadata.deletionTimestamp && (await this.maybeRemoveFinalizer(bma, status.machines ?? []))) return;
     if (JSON.stringify(stripVolatile(bma.status)) === JSON.stringify(stripVolatile(status))) return;
-    try {
-      const updated = (await this.custom.replaceClusterCustomObjectStatus({
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        name: bma.metadata.name,
-        body: { apiVersion: API_VERSION, kind: KIND, metadata: bma.metadata, spec: bma.spec, status },
-      })) as BareMetalAutoscaler;
-      this.recent.set(bma.metadata.name, updated);
-    } catch (err) {
-      if (err instanceof k8s.ApiException && err.code === 409) throw new ConflictError('status update conflicted');
-      throw new Error(`writing the status of ${bma.metadata.name}: ${describe(err)}`);
-    }
+    const updated = await this.api.replaceStatus({ apiVersion: API_VERSION, kind: KIND, metadata: bma.metadata, spec: bma.spec, status });
+    this.recent.set(bma.metadata.name, updated);
   }
 
   private involved(bma: BareMetalAutoscaler): InvolvedObject {
@@ -716,6 +703,32 @@ export class Reconciler {
   get coreApi(): k8s.CoreV1Api {
     return this.core;
   }
+}
+
+/** The autoscaler writes through the API server, with optimistic locking. */
+export function kubeAutoscalerApi(custom: k8s.CustomObjectsApi): AutoscalerApi {
+  return {
+    async replaceStatus(bma) {
+      try {
+        return (await custom.replaceClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, name: bma.metadata.name, body: bma })) as BareMetalAutoscaler;
+      } catch (err) {
+        if (err instanceof k8s.ApiException && err.code === 409) throw new ConflictError('status update conflicted');
+        throw new Error(`writing the status of ${bma.metadata.name}: ${describe(err)}`);
+      }
+    },
+    async patchFinalizers(name, resourceVersion, finalizers) {
+      try {
+        await custom.patchClusterCustomObject(
+          { group: GROUP, version: VERSION, plural: PLURAL, name, body: { metadata: { finalizers, resourceVersion } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        );
+      } catch (err) {
+        if (err instanceof k8s.ApiException && err.code === 409) throw new ConflictError('finalizer update conflicted');
+        if (err instanceof k8s.ApiException && err.code === 404) return;
+        throw new Error(`updating the finalizers of ${name}: ${describe(err)}`);
+      }
+    },
+  };
 }
 
 function podRef(pod: k8s.V1Pod): InvolvedObject {
