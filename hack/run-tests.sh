@@ -11,6 +11,8 @@ mode="${1:-all}"
 results="$root/.local/test-results"
 mkdir -p "$results"
 passed=0 failed=0 skipped=0
+# Child processes of integration tests (bamel sim, bamel manager) run from the build in dist/.
+export BAMEL_TEST_USE_DIST=1
 
 check() { # name command...
   local name="$1"; shift
@@ -45,13 +47,13 @@ case "$mode" in
     check generated-files node dist/hack/generate.js --check
     suite unit --exclude 'test/integration/**' 'test/**/*.test.ts'
     if make --no-print-directory cluster-up > "$results/cluster-up.log" 2>&1; then
-      suite integration 'test/integration/**/*.test.ts'
+      suite integration --jobs=1 'test/integration/**/*.test.ts'
     else
       failed=$((failed + 1)); echo "FAILED cluster-up"; tail -n 60 "$results/cluster-up.log"
     fi
     ;;
   unit) suite unit --exclude 'test/integration/**' 'test/**/*.test.ts' ;;
-  integration) suite integration 'test/integration/**/*.test.ts' ;;
+  integration) suite integration --jobs=1 'test/integration/**/*.test.ts' ;;
   *) echo "usage: $0 all|unit|integration" >&2; exit 2 ;;
 esac
 if [[ $skipped -gt 0 ]]; then echo "$passed passed, $failed failed, $skipped skipped"

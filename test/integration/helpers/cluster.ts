@@ -18,6 +18,17 @@ export const cacheDir = process.env.BAMEL_CACHE ?? join(homedir(), '.cache', 'ba
 export const binDir = join(cacheDir, 'bin');
 export const kubeconfigPath = join(process.env.BAMEL_LOCAL ?? join(repoRoot, '.local'), 'kubeconfig');
 
+/**
+ * How to run the bamel CLI in a child process: the compiled dist/ when BAMEL_TEST_USE_DIST=1
+ * (the test runner sets it right after `make build`; it starts in a fraction of the time),
+ * else the TypeScript source through tap's loader.
+ */
+export function bamelEntry(): string[] {
+  const dist = join(repoRoot, 'dist', 'cmd', 'bamel.js');
+  if (process.env.BAMEL_TEST_USE_DIST === '1' && existsSync(dist)) return [dist];
+  return [...process.execArgv, join(repoRoot, 'cmd', 'bamel.ts')];
+}
+
 export interface LocalCluster {
   kubeconfigPath: string;
   kc: k8s.KubeConfig;

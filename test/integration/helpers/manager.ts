@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { kubeconfigPath, repoRoot } from './cluster.js';
+import { bamelEntry, kubeconfigPath, repoRoot } from './cluster.js';
 
 export interface RunningManager {
   child: ChildProcess;
@@ -14,13 +13,12 @@ export interface RunningManager {
   exited: Promise<number | null>;
 }
 
-/** Runs `bamel manager` from source against the local cluster. */
+/** Runs `bamel manager` against the local cluster. */
 export function startManager(args: string[]): RunningManager {
   const child = spawn(
     process.execPath,
     [
-      ...process.execArgv,
-      join(repoRoot, 'cmd/bamel.ts'),
+      ...bamelEntry(),
       'manager',
       '--kubeconfig',
       kubeconfigPath,

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { repoRoot, kubeconfigPath } from './cluster.js';
+import { bamelEntry, repoRoot, kubeconfigPath } from './cluster.js';
 
 export interface SimEvent {
   event: string;
@@ -34,7 +34,7 @@ export async function startSim(inventoryYaml: string, dir: string, args: string[
   writeFileSync(file, inventoryYaml);
   const child: ChildProcess = spawn(
     process.execPath,
-    [...process.execArgv, join(repoRoot, 'cmd/bamel.ts'), 'sim', '--inventory', file, '--kubeconfig', kubeconfigPath, ...args],
+    [...bamelEntry(), 'sim', '--inventory', file, '--kubeconfig', kubeconfigPath, ...args],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BAMEL_LOG_LEVEL: 'warn' } },
   );
   const events: SimEvent[] = [];
