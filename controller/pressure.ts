@@ -108,7 +108,8 @@ export function judge(
 ): CategoryReading {
   const reading: CategoryReading = { category, level: round(level), ratePerMinute: round(ratePerMinute), pressured: false };
   if (conditionReason) return { ...reading, pressured: true, reason: conditionReason };
-  if (level >= thresholds.level) {
+  // A threshold of 1 turns the level signal off: a cluster packed full with no pod pending needs nothing.
+  if (thresholds.level < 1 && level >= thresholds.level) {
     return { ...reading, pressured: true, reason: `${category} level ${pct(level)} at or above ${pct(thresholds.level)}` };
   }
   if (thresholds.ratePerMinute > 0 && ratePerMinute >= thresholds.ratePerMinute) {

@@ -191,13 +191,13 @@ function categoryThresholds(what: string, defaultLevel: number, defaultRate: num
     Type.Object(
       {
         level: Type.Number({
-          description: `Level of ${what} (0..1, requested / allocatable over Ready machines) at or above which the category is under pressure.`,
+          description: `Level of ${what} (0..1, requested / allocatable over Ready machines) at or above which the category is under pressure, so that a machine is powered on before pods are pending. 1 (the default) turns the level signal off: pending pods alone decide.`,
           default: defaultLevel,
           minimum: 0,
           maximum: 1,
         }),
         ratePerMinute: Type.Number({
-          description: `Rise of the ${what} level per minute (0..1 per minute, over the pressure window) at or above which the category is under pressure, before pods are pending. 0 disables the rate signal.`,
+          description: `Rise of the ${what} level per minute (0..1 per minute, least-squares slope over the pressure window) at or above which the category is under pressure, before pods are pending. 0 (the default) turns the rate signal off.`,
           default: defaultRate,
           minimum: 0,
           maximum: 1,
@@ -208,7 +208,7 @@ function categoryThresholds(what: string, defaultLevel: number, defaultRate: num
     [
       {
         rule: 'self.level > 0.0',
-        message: 'level must be greater than 0 (0 keeps the category under pressure forever); use 1 to rely on the rate alone',
+        message: 'level must be greater than 0 (0 keeps the category under pressure forever); use 1 to turn the level signal off',
         fieldPath: '.level',
         reason: 'FieldValueInvalid',
       },
@@ -224,9 +224,9 @@ export const PressureSchema = Type.Object(
       minimum: 10,
       maximum: 3600,
     }),
-    cpu: categoryThresholds('cpu', 0.85, 0.1),
-    memory: categoryThresholds('memory', 0.85, 0.1),
-    ephemeralStorage: categoryThresholds('ephemeral-storage', 0.9, 0.1),
+    cpu: categoryThresholds('cpu', 1, 0),
+    memory: categoryThresholds('memory', 1, 0),
+    ephemeralStorage: categoryThresholds('ephemeral-storage', 1, 0),
     network: Type.Object(
       {
         requestsPerSecondRate: Type.Number({

@@ -28,4 +28,5 @@ t.test('judging a category', async (t) => {
   t.match(judge('memory', 0.5, 0.2, th).reason, /rising 20%\/min/);
   t.equal(judge('memory', 0.5, 0.2, { level: 0.85, ratePerMinute: 0 }).pressured, false, 'rate 0 disables the rate signal');
   t.equal(judge('memory', 0.1, 0, th, 'node a reports MemoryPressure').reason, 'node a reports MemoryPressure');
+  t.equal(judge('cpu', 1, 0, { level: 1, ratePerMinute: 0 }).pressured, false, 'level 1 turns the level signal off, even when full');
 });

@@ -121,7 +121,7 @@ t.test('defaults are filled in by the API server', async (t) => {
   t.equal(created.spec.dryRun, false);
   t.same(created.spec.machineSelector, {});
   t.equal((created.spec.scaleDown as Json).utilizationThreshold, 0.5);
-  t.equal(((created.spec.pressure as Json).cpu as Json).level, 0.85);
+  t.equal(((created.spec.pressure as Json).cpu as Json).level, 1, 'level signal off by default');
 });
 
 t.test('each numeric bound is enforced by the API server', async (t) => {
