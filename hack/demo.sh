@@ -5,27 +5,94 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 eval "$(hack/cluster.sh env)"
+logs="$root/.local/logs"
+mkdir -p "$logs"
+bamel() { node dist/cmd/bamel.js "$@"; }
 k() { kubectl "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
 
 step "the local control plane"
 hack/cluster.sh status
 k version 2>/dev/null | sed 's/^/  /'
 
-step "check the inventory before applying it: bamel inventory validate"
-node dist/cmd/bamel.js inventory validate config/samples/inventory.yaml
-printf 'and a broken one is refused with the machine and field named:\n'
-node dist/cmd/bamel.js inventory validate test/fixtures/inventory/many-errors.yaml || echo "(exit $?)"
+step "a clean slate: earlier demo objects go"
+for a in $(k get bma -o name 2>/dev/null); do
+  k patch "$a" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
+  k delete "$a" --wait=false >/dev/null 2>&1 || true
+done
+k delete namespace bamel-demo --ignore-not-found --wait=false >/dev/null
+k delete nodes -l bamel.io/simulated=true --ignore-not-found >/dev/null
 
-step "apply the inventory, its credential Secrets and two autoscalers"
+step "check the inventory before applying it: bamel inventory validate"
+bamel inventory validate config/samples/inventory.yaml
+printf 'and a broken one is refused with the machine and field named:\n'
+bamel inventory validate test/fixtures/inventory/many-errors.yaml || echo "(exit $?)"
+
+step "apply the inventory and its credential Secrets"
 k create namespace bamel-system --dry-run=client -o yaml | k apply -f - >/dev/null
 k apply -f config/samples/bmc-credentials.yaml
 k apply -f config/samples/inventory.yaml
+
+step "the simulated machines: one BMC each (IPMI on ipmi_sim, Redfish on bamel's Redfish fake)"
+bamel sim --inventory config/samples/inventory.yaml --boot-scale 0.2 > "$logs/demo-sim.log" 2> "$logs/demo-sim.err" &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q '"event":"ready"' "$logs/demo-sim.log" 2>/dev/null && break; sleep 0.2; done
+grep '"event":"ready"' "$logs/demo-sim.log" | head -1 | cut -c1-300
+printf 'bamel bmc status --inventory config/samples/inventory.yaml --machine rack-a-01: '
+bamel bmc status --inventory config/samples/inventory.yaml --machine rack-a-01
+
+step "bamel manager: leader-elected controller (logs in .local/logs/demo-manager.log)"
+bamel manager --namespace bamel-system --leader-elect --metrics-bind-address 127.0.0.1:18080 \
+  --health-probe-bind-address 127.0.0.1:18081 2> "$logs/demo-manager.log" &
+pids+=($!)
+for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS http://127.0.0.1:18081/readyz; echo
+
+step "two autoscalers: rack-a (no minimum) and rack-b-gpu (minMachines 1)"
 k apply -f config/samples/autoscaling.bamel.io_v1alpha1_baremetalautoscaler.yaml
 k apply -f config/samples/autoscaling.bamel.io_v1alpha1_baremetalautoscaler_full.yaml
-
-step "kubectl get bma"
+printf 'rack-b-gpu powers on its cheapest machine to reach minMachines...\n'
+k wait bma/rack-b-gpu --for=jsonpath='{.status.readyMachines}'=1 --timeout=120s >/dev/null
 k get bma
+k get nodes -L rack
+
+step "a GPU workload arrives: its pods tolerate gpu=true:NoSchedule and need 8 CPUs each"
+k create namespace bamel-demo --dry-run=client -o yaml | k apply -f - >/dev/null
+cat <<'YAML' | k apply -f -
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: trainer, namespace: bamel-demo}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: trainer}}
+  template:
+    metadata: {labels: {app: trainer}}
+    spec:
+      nodeSelector: {node.bamel.io/class: gpu}
+      tolerations: [{key: gpu, operator: Equal, value: "true", effect: NoSchedule}]
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: trainer
+          image: registry.example/trainer:1
+          resources: {requests: {cpu: "8", memory: 16Gi, nvidia.com/gpu: "1"}, limits: {nvidia.com/gpu: "1"}}
+YAML
+k wait -n bamel-demo pod -l app=trainer --for=condition=Ready --timeout=180s >/dev/null
+printf '\nthe pod is Running on the GPU machine bamel powered on:\n'
+k get pods -n bamel-demo -o wide
+printf '\nwhat happened, from the events:\n'
+k get events -n bamel-demo --field-selector reason=TriggeredPowerOn -o custom-columns=POD:.involvedObject.name,REASON:.reason,MESSAGE:.message
+k get events -n default --field-selector involvedObject.kind=BareMetalAutoscaler -o custom-columns=AUTOSCALER:.involvedObject.name,REASON:.reason,MESSAGE:.message | head -12
+printf '\nthe power requests the simulated BMCs received:\n'
+grep '"event":"power"' "$logs/demo-sim.log" | cut -c1-200
+printf '\n'
+k get bma
+k get bma rack-b-gpu -o jsonpath='{range .status.machines[*]}{.name}{"\t"}{.phase}{"\t"}{.reason}{"\n"}{end}'
 
 step "the API server refuses a bad autoscaler (CEL: minMachines <= maxMachines)"
 cat <<'YAML' | k apply -f - 2>&1 | sed 's/^/  /' || true
@@ -38,7 +105,7 @@ spec:
   maxMachines: 2
 YAML
 
-step "kubectl explain bma.spec.scaleDown"
-k explain bma.spec.scaleDown | sed -n '1,30p'
+step "metrics"
+curl -fsS http://127.0.0.1:18080/metrics | grep -E '^bamel_(controller_machines|power_operations_total|controller_decisions_total)' | head -20
 
-printf '\nThe cluster stays up: export KUBECONFIG=%s; stop it with make cluster-down.\n' "$KUBECONFIG"
+printf '\nThe cluster stays up (export KUBECONFIG=%s; make cluster-down stops it); the simulator and the manager stop with the demo.\n' "$KUBECONFIG"
