@@ -372,7 +372,8 @@ t.test('the password is in no command line and no log line, even while ipmitool 
   watching = false;
   await watcher;
 
-  t.ok(scans > 20, `scanned /proc ${scans} times`);
+  // How often depends on the machine's load; what matters is seeing ipmitool while it runs.
+  t.ok(scans > 5, `scanned /proc ${scans} times`);
   t.ok(ipmitoolSeen > 5, `saw ipmitool running ${ipmitoolSeen} times`);
   t.same(leaks, [], 'no command line holds the password');
   const logText = text();
