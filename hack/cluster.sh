@@ -121,10 +121,23 @@ start() { # name args...
   echo $! > "$pids/$name.pid"
 }
 
+# A component that exited (a port in use, a bad flag) fails the start at once, with its log.
+check_alive() {
+  local c
+  for c in "${components[@]}"; do
+    [[ -f "$pids/$c.pid" ]] || continue
+    if ! running_pid "$c" >/dev/null; then
+      tail -n 5 "$logs/$c.log" >&2 || true
+      die "$c exited during start-up; see $logs/$c.log"
+    fi
+  done
+}
+
 wait_for() { # what seconds command...
   local what="$1" secs="$2"; shift 2
   local deadline=$((SECONDS + secs))
   until "$@"; do
+    check_alive
     if (( SECONDS > deadline )); then
       die "$what did not come up within ${secs}s; see $logs"
     fi
