@@ -81,14 +81,14 @@ export async function runBmc(action: 'status' | 'on' | 'off', flags: BmcFlags, i
       gracefulTimeoutMs: gracefulS * 1000,
       logger,
     });
-    const signal = AbortSignal.timeout(timeoutS * 1000);
+    // The driver's own operation deadline (--timeout) ends the command with a typed BMC_TIMEOUT.
     if (action === 'status') {
-      io.out.write(`${await driver.status({ signal })}\n`);
+      io.out.write(`${await driver.status()}\n`);
     } else if (action === 'on') {
-      const r = await driver.powerOn({ signal });
+      const r = await driver.powerOn();
       io.out.write(`${r.state}\n`);
     } else {
-      const r = await driver.powerOff({ signal, ...(flags.force ? { force: true } : {}) });
+      const r = await driver.powerOff(flags.force ? { force: true } : {});
       io.out.write(`${r.state}\n`);
     }
     return 0;

@@ -251,9 +251,12 @@ export class Reconciler {
         }
       }
     }
-    // Machines no longer selected (or gone from the inventory) stay in status while an operation runs.
+    // Machines no longer selected (or gone from the inventory) stay in status while an
+    // operation runs; the others are forgotten, their BMC sessions closed.
     for (const [n, s] of prevByName) {
-      if (!byName.has(n) && s.operation) next.set(n, s);
+      if (byName.has(n)) continue;
+      if (s.operation) next.set(n, s);
+      else void this.deps.pool.forget(n);
     }
 
     // 2. Pods and capacity.

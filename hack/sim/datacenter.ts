@@ -7,10 +7,10 @@ import type { ParsedInventory, ParsedMachine } from '../../api/inventory.js';
 import type { BmcCredentials } from '../../power/credentials.js';
 import { IpmiSimBmc } from './ipmi-sim.js';
 import { SimMachine, type KubeletHooks, type MachineEvent, type MachineFaults } from './machine.js';
-import { RedfishFakeServer, type QuirkProfile } from './redfish-fake.js';
+import { QUIRK_PROFILES, RedfishFakeServer, type QuirkProfile } from './redfish-fake.js';
 import type { SimPowerState, SimulatedBmc } from './types.js';
 
-/** Inventory label naming the Redfish fake's quirk profiles for a machine, comma-separated. */
+/** Inventory label naming the Redfish fake's quirk profiles for a machine, dot-separated (a label value holds no comma). */
 export const QUIRKS_LABEL = 'sim.bamel.io/redfish-quirks';
 
 export interface DatacenterOptions {
@@ -100,14 +100,18 @@ export class Datacenter {
     }
     const id = addr.systemPath ? (addr.systemPath.split('/').filter(Boolean).at(-1) ?? m.name) : m.name;
     const quirks = (m.labels[QUIRKS_LABEL] ?? '')
-      .split(',')
+      .split('.')
       .map((q) => q.trim())
-      .filter(Boolean) as QuirkProfile[];
+      .filter(Boolean);
+    const unknown = quirks.filter((q) => !(QUIRK_PROFILES as readonly string[]).includes(q));
+    if (unknown.length > 0) {
+      throw new Error(`machines[${m.index}] (${m.name}).labels.${QUIRKS_LABEL}: unknown quirk profile ${unknown.map((q) => JSON.stringify(q)).join(', ')}; expected some of ${QUIRK_PROFILES.join(', ')}, separated by dots`);
+    }
     return server.addSystem({
       id,
       machine: m.name,
       credentials,
-      ...(quirks.length > 0 ? { profile: quirks } : {}),
+      ...(quirks.length > 0 ? { profile: quirks as QuirkProfile[] } : {}),
       initialPower,
       gracefulShutdownMs: this.opts.gracefulShutdownMs,
     });
