@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { bamelEntry, kubeconfigPath, repoRoot } from './cluster.js';
 
@@ -31,6 +33,11 @@ export function startManager(args: string[]): RunningManager {
     { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BAMEL_LOG_LEVEL: process.env.BAMEL_TEST_LOG_LEVEL ?? 'info' } },
   );
   const logs: Record<string, unknown>[] = [];
+  // Every manager's log is kept for after the run: .local/test-results/logs/manager-<pid>.log
+  const logDir = join(repoRoot, '.local', 'test-results', 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const logFile = createWriteStream(join(logDir, `manager-${child.pid ?? 'x'}.log`));
+  child.once('exit', () => logFile.end());
   const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
   createInterface({ input: child.stderr }).on('line', (line) => {
     let l: Record<string, unknown>;
@@ -40,6 +47,7 @@ export function startManager(args: string[]): RunningManager {
       l = { msg: line };
     }
     logs.push(l);
+    logFile.write(`${line}\n`);
     if (process.env.BAMEL_TEST_SHOW_LOGS) process.stderr.write(`[manager ${child.pid}] ${line}\n`);
     for (const w of [...waiters]) {
       if (!w.match(l)) continue;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { bamelEntry, repoRoot, kubeconfigPath } from './cluster.js';
@@ -40,8 +40,13 @@ export async function startSim(inventoryYaml: string, dir: string, args: string[
   const events: SimEvent[] = [];
   const waiters: { match: (e: SimEvent) => boolean; resolve: (e: SimEvent) => void }[] = [];
   let stderr = '';
+  const logDir = join(repoRoot, '.local', 'test-results', 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const logFile = createWriteStream(join(logDir, `sim-${child.pid ?? 'x'}.log`));
+  child.once('exit', () => logFile.end());
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
+    logFile.write(d);
   });
   const rl = createInterface({ input: child.stdout! });
   rl.on('line', (line) => {
@@ -52,6 +57,7 @@ export async function startSim(inventoryYaml: string, dir: string, args: string[
       return;
     }
     events.push(e);
+    logFile.write(`${line}\n`);
     for (const w of [...waiters]) {
       if (w.match(e)) {
         waiters.splice(waiters.indexOf(w), 1);
