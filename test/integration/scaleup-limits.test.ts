@@ -34,8 +34,12 @@ t.test('minMachines from zero, maxMachines, cooldown and dryRun', async (t) => {
   // minMachines 2 from zero: the two cheapest machines come on with no pod at all.
   await scene.createAutoscaler(bma, { minMachines: 2, maxMachines: 3, scaleUp: { cooldownSeconds: 20, maxConcurrentPowerOns: 3 }, scaleDown: { enabled: false } });
   scene.startManager();
-  await waitForPhase(scene, bma, scene.names.m0 as string, 'Ready', 60_000);
-  await waitForPhase(scene, bma, scene.names.m1 as string, 'Ready', 60_000);
+  const two = await waitFor('two machines Ready for minMachines', 120_000, async () => {
+    const a = await scene.autoscaler(bma);
+    return a.status?.readyMachines === 2 ? a : false;
+  }, 500);
+  const ready = (two.status?.machines ?? []).filter((m) => m.phase === 'Ready').map((m) => m.name).sort();
+  t.same(ready, [scene.names.m0, scene.names.m1], 'the two lowest-draw machines');
   t.equal(onCount(scene), 2, 'minMachines: exactly two powered on');
   t.equal((await scene.autoscaler(bma)).status?.lastScaleEvent?.reason.includes('minMachines'), true);
 
