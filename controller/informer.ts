@@ -11,6 +11,11 @@ export interface ResourceInformerOptions {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * Metadata only (PartialObjectMetadata): for Secrets, whose data the controller must not
+   * hold in memory just to learn that one changed.
+   */
+  metadataOnly?: boolean;
   /** A full relist this often (0: never), catching whatever a stalled watch missed. Default 5 min. */
   resyncMs?: number;
   /** Server-side watch timeout; each watch gets between this and twice this. Default 300 s. */
@@ -76,7 +81,7 @@ const WATCH_STALL_GRACE_MS = 30_000;
  * pagination and object shape cannot differ between the two.
  */
 export class ResourceInformer<T extends KubernetesObject> {
-  private readonly opts: Required<Omit<ResourceInformerOptions, 'labelSelector' | 'fieldSelector' | 'logger'>> &
+  private readonly opts: Required<Omit<ResourceInformerOptions, 'labelSelector' | 'fieldSelector' | 'logger' | 'metadataOnly'>> &
     Pick<ResourceInformerOptions, 'labelSelector' | 'fieldSelector'>;
   private readonly log: Logger | undefined;
   private readonly handlers: { [E in keyof InformerHandlers<T>]: InformerHandlers<T>[E][] } = {
@@ -99,7 +104,10 @@ export class ResourceInformer<T extends KubernetesObject> {
   private resyncDue = false;
   private readonly backoff: Backoff;
 
+  private readonly metadataOnly: boolean;
+
   constructor(opts: ResourceInformerOptions) {
+    this.metadataOnly = opts.metadataOnly ?? false;
     this.opts = {
       kc: opts.kc,
       path: opts.path.replace(/\/+$/, ''),
@@ -240,7 +248,14 @@ export class ResourceInformer<T extends KubernetesObject> {
       const timer = setTimeout(() => scope.controller.abort(new Error(`no answer in ${this.opts.listTimeoutMs} ms`)), this.opts.listTimeoutMs);
       let page: KubeList<T>;
       try {
-        page = await kubeGetJson<KubeList<T>>(this.opts.kc, this.opts.path, query, scope.signal, `listing ${this.opts.path}`);
+        page = await kubeGetJson<KubeList<T>>(
+          this.opts.kc,
+          this.opts.path,
+          query,
+          scope.signal,
+          `listing ${this.opts.path}`,
+          this.metadataOnly ? 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' : undefined,
+        );
       } catch (err) {
         if (continueToken !== undefined && err instanceof KubeApiError && err.gone) {
           // The continue token outlived the snapshot it pointed into: list whole instead.
@@ -315,7 +330,14 @@ export class ResourceInformer<T extends KubernetesObject> {
         labelSelector: this.opts.labelSelector,
         fieldSelector: this.opts.fieldSelector,
       };
-      const res = await kubeGet(this.opts.kc, this.opts.path, query, signal, `watching ${this.opts.path}`);
+      const res = await kubeGet(
+        this.opts.kc,
+        this.opts.path,
+        query,
+        signal,
+        `watching ${this.opts.path}`,
+        this.metadataOnly ? 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json' : undefined,
+      );
       opened = true;
       this.counters.watches++;
       res.setEncoding('utf8');

@@ -40,7 +40,7 @@ export class KubeApiError extends Error {
 }
 
 /** Opens a GET and resolves with the response once its headers are in and its status is 2xx. */
-export async function kubeGet(kc: KubeConfig, path: string, query: Query, signal: AbortSignal, what: string): Promise<http.IncomingMessage> {
+export async function kubeGet(kc: KubeConfig, path: string, query: Query, signal: AbortSignal, what: string, accept = 'application/json'): Promise<http.IncomingMessage> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error(`${what}: the kubeconfig has no current cluster`);
   const url = new URL(cluster.server.replace(/\/+$/, '') + path);
@@ -50,7 +50,7 @@ export async function kubeGet(kc: KubeConfig, path: string, query: Query, signal
   const opts: https.RequestOptions = {};
   await kc.applyToHTTPSOptions(opts);
   signal.throwIfAborted();
-  const headers: http.OutgoingHttpHeaders = { ...(opts.headers as http.OutgoingHttpHeaders | undefined), accept: 'application/json' };
+  const headers: http.OutgoingHttpHeaders = { ...(opts.headers as http.OutgoingHttpHeaders | undefined), accept };
   const request = url.protocol === 'http:' ? http.request : https.request;
 
   return new Promise((resolve, reject) => {
@@ -75,8 +75,8 @@ export async function kubeGet(kc: KubeConfig, path: string, query: Query, signal
 }
 
 /** A GET whose JSON body is read whole. */
-export async function kubeGetJson<T>(kc: KubeConfig, path: string, query: Query, signal: AbortSignal, what: string): Promise<T> {
-  const res = await kubeGet(kc, path, query, signal, what);
+export async function kubeGetJson<T>(kc: KubeConfig, path: string, query: Query, signal: AbortSignal, what: string, accept?: string): Promise<T> {
+  const res = await kubeGet(kc, path, query, signal, what, accept);
   let body: string;
   try {
     body = await readBody(res, Infinity);

@@ -39,6 +39,11 @@ export interface ManagerOptions {
   onLeadershipLost?: () => void;
 }
 
+/** A Secret as the metadata-only watch delivers it (PartialObjectMetadata): never its data. */
+interface SecretMetadata extends k8s.KubernetesObject {
+  metadata?: k8s.V1ObjectMeta;
+}
+
 /** Pending pods are batched: decided 250 ms after the last new one, at most 2 s after the first. */
 const BATCH_IDLE_MS = 250;
 const BATCH_MAX_MS = 2000;
@@ -52,7 +57,14 @@ export class Manager {
   readonly metrics = new ControllerMetrics();
   readonly identity: string;
   readonly stores: Stores;
-  private readonly informers: { autoscalers: ResourceInformer<BareMetalAutoscaler>; inventories: ResourceInformer<k8s.V1ConfigMap>; nodes: ResourceInformer<k8s.V1Node>; pods: ResourceInformer<k8s.V1Pod> };
+  private readonly informers: {
+    autoscalers: ResourceInformer<BareMetalAutoscaler>;
+    inventories: ResourceInformer<k8s.V1ConfigMap>;
+    nodes: ResourceInformer<k8s.V1Node>;
+    pods: ResourceInformer<k8s.V1Pod>;
+    pdbs: ResourceInformer<k8s.V1PodDisruptionBudget>;
+    secrets: ResourceInformer<SecretMetadata>;
+  };
   private readonly pool: BmcPool;
   private readonly actuator: Actuator;
   private readonly reconciler: Reconciler;
@@ -68,13 +80,16 @@ export class Manager {
   constructor(private readonly opts: ManagerOptions) {
     this.identity = opts.identity ?? `${hostname()}_${Math.random().toString(36).slice(2, 10)}`;
     const log = opts.logger;
-    const informer = <T extends k8s.KubernetesObject>(path: string, extra: { labelSelector?: string } = {}): ResourceInformer<T> =>
+    const informer = <T extends k8s.KubernetesObject>(path: string, extra: { labelSelector?: string; metadataOnly?: boolean } = {}): ResourceInformer<T> =>
       new ResourceInformer<T>({ kc: opts.kc, path, logger: log, resyncMs: 300_000, ...extra });
     this.informers = {
       autoscalers: informer<BareMetalAutoscaler>(`/apis/${GROUP}/${VERSION}/${PLURAL}`, opts.autoscalerSelector ? { labelSelector: opts.autoscalerSelector } : {}),
       inventories: informer<k8s.V1ConfigMap>('/api/v1/configmaps', { labelSelector: `${INVENTORY_LABEL}=true` }),
       nodes: informer<k8s.V1Node>('/api/v1/nodes'),
       pods: informer<k8s.V1Pod>('/api/v1/pods'),
+      pdbs: informer<k8s.V1PodDisruptionBudget>('/apis/policy/v1/poddisruptionbudgets'),
+      // Credentials Secrets: metadata only; their data is read when a BMC is called.
+      secrets: informer<SecretMetadata>('/api/v1/secrets', { metadataOnly: true }),
     };
     this.stores = this.informers;
     this.pool = new BmcPool({
@@ -128,7 +143,7 @@ export class Manager {
   }
 
   private wireEvents(): void {
-    const { autoscalers, inventories, nodes, pods } = this.informers;
+    const { autoscalers, inventories, nodes, pods, pdbs, secrets } = this.informers;
     autoscalers.on('add', (a) => this.queue?.add(a.metadata.name));
     autoscalers.on('update', (a) => this.queue?.add(a.metadata.name));
     autoscalers.on('delete', (a) => this.queue?.add(a.metadata.name));
@@ -154,6 +169,18 @@ export class Manager {
       if (pendingNow && !pendingBefore) this.batchPending();
       else if (pendingNow !== pendingBefore || p.spec?.nodeName !== old?.spec?.nodeName) this.debounceAll();
     };
+    // A PodDisruptionBudget changes what may be drained: the autoscalers look again.
+    pdbs.on('add', () => this.debounceAll());
+    pdbs.on('update', () => this.debounceAll());
+    pdbs.on('delete', () => this.debounceAll());
+    // A credentials Secret in an inventory's namespace: the machines of that inventory may
+    // have new BMC credentials (the driver is rebuilt on its next call).
+    const bySecret = (sec: SecretMetadata): void => {
+      for (const a of autoscalers.list()) if (a.spec.inventory.namespace === sec.metadata?.namespace) this.queue?.add(a.metadata.name);
+    };
+    secrets.on('add', bySecret);
+    secrets.on('update', bySecret);
+    secrets.on('delete', bySecret);
     pods.on('add', (p) => podChanged(p));
     pods.on('update', podChanged);
     pods.on('delete', (p) => {
