@@ -114,6 +114,8 @@ export class Reconciler {
   private readonly claims = new Map<string, Claim>();
   private readonly pressure = new PressureTracker();
   private readonly announced = new Map<string, string>();
+  /** Pending pod uid → autoscaler → why none of its machines can host the pod. */
+  private readonly infeasible = new Map<string, Map<string, string>>();
   private readonly now: () => number;
   private readonly api: AutoscalerApi;
 
@@ -510,7 +512,12 @@ export class Reconciler {
   }
 
   private claimPods(autoscaler: string, decision: ScaleUpDecision, ttlMs: number, now: number): void {
-    for (const choice of decision.powerOn) for (const p of choice.pods) this.claims.set(p.uid, { autoscaler, until: now + ttlMs });
+    for (const choice of decision.powerOn) {
+      for (const p of choice.pods) {
+        this.claims.set(p.uid, { autoscaler, until: now + ttlMs });
+        this.infeasible.delete(p.uid);
+      }
+    }
     for (const p of decision.absorbed) {
       const c = this.claims.get(p.uid);
       if (!c || c.until < now) this.claims.set(p.uid, { autoscaler, until: now + ttlMs });
@@ -661,12 +668,8 @@ export class Reconciler {
           .filter((v) => v.verdict.feasible && !['Off', 'Failed'].includes(next.get(v.machine)?.phase ?? ''))
           .map((v) => `${v.machine}: already ${next.get(v.machine)?.phase ?? 'on'} and full`);
         const text = [summarizeInfeasible(verdicts), ...quarantined, ...busy].filter(Boolean).join('; ');
-        const key = `pod/${p.uid}`;
         const message = text === '' ? 'no machine of this autoscaler can host it' : text;
-        if (this.announced.get(key) !== message) {
-          this.announced.set(key, message);
-          recorder.emit(podRef(pod), 'Warning', 'NoFeasibleMachine', `${name}: ${message}`);
-        }
+        this.explainInfeasible(pod, name, message);
       }
     }
     if (decision.limitedBy && decision.waiting.length > 0) {
@@ -674,6 +677,30 @@ export class Reconciler {
       this.announce(bma, 'limited', 'Normal', 'ScalingLimited', `${decision.waiting.length} pending pod(s) wait: ${decision.limitedBy}`);
     } else {
       this.announced.delete(`${name}/limited`);
+    }
+  }
+
+  /**
+   * A pod gets NoFeasibleMachine only once every autoscaler has found that none of its
+   * machines can host it (a pod meant for rack b is no news to rack a), with each one's
+   * reasons; and again only when the reasons change.
+   */
+  private explainInfeasible(pod: k8s.V1Pod, autoscaler: string, message: string): void {
+    const uid = pod.metadata?.uid ?? '';
+    let byAutoscaler = this.infeasible.get(uid);
+    if (!byAutoscaler) this.infeasible.set(uid, (byAutoscaler = new Map<string, string>()));
+    byAutoscaler.set(autoscaler, message);
+    const all = this.deps.stores.autoscalers.list().map((a) => a.metadata.name).sort();
+    if (!all.every((a) => byAutoscaler.has(a))) return;
+    const text = all.map((a) => `${a}: ${byAutoscaler.get(a) ?? ''}`).join(' | ');
+    const key = `pod/${uid}`;
+    if (this.announced.get(key) === text) return;
+    this.announced.set(key, text);
+    this.deps.recorder.emit(podRef(pod), 'Warning', 'NoFeasibleMachine', text);
+    if (this.infeasible.size > 20_000) {
+      const pending = new Set(this.pods.unschedulable().map((p) => p.metadata?.uid ?? ''));
+      for (const k of this.infeasible.keys()) if (!pending.has(k)) this.infeasible.delete(k);
+      for (const k of this.announced.keys()) if (k.startsWith('pod/') && !pending.has(k.slice(4))) this.announced.delete(k);
     }
   }
 

@@ -58,6 +58,7 @@ t.test('a pending pod powers on the machine closest to ideal, its Node joins, th
     const e = (await scene.podEvents('too-big')).find((x) => x.reason === 'NoFeasibleMachine');
     return e ?? false;
   });
+  t.match(ev.message, new RegExp(`^${bma}: `), 'it names the autoscaler');
   t.match(ev.message, /insufficient cpu/);
   t.match(ev.message, /taint gpu=true:NoSchedule not tolerated/);
 });
