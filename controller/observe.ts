@@ -35,20 +35,53 @@ export function toVector(list: ReadonlyMap<string, bigint>): ResourceVector {
   return Object.fromEntries(list);
 }
 
+/** What the compiled form of a pending pod is made of, the same for every replica of a workload. */
+export interface CompiledPending {
+  pod: CompiledPod;
+  requests: ResourceList;
+  /**
+   * Equal for two pods exactly when the feasibility engine treats them alike on every
+   * machine: the same requests, tolerations, node selector, required node affinity, nodeName
+   * and problems. The decision asks about one pod per signature (PendingPod.equivalenceClass).
+   */
+  signature: string;
+}
+
+/** Built from the compiled pod, so that only what fits() reads tells two pods apart. */
+export function compiledSignature(pod: V1Pod, compiled: CompiledPod): string {
+  return JSON.stringify([
+    compiled.nodeName ?? null,
+    compiled.invalid.map((r) => r.message),
+    compiled.tolerations.map((t) => [t.key ?? null, t.operator ?? null, t.value ?? null, t.effect ?? null]),
+    compiled.nodeSelector.keys,
+    compiled.nodeSelector.values,
+    // The compiled affinity holds Sets; the selector it was compiled from says the same.
+    compiled.affinity === undefined ? null : (pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? null),
+    [...compiled.requests].map(([r, v]) => [r, String(v)]),
+  ]);
+}
+
 /** Pods by Node name (not terminated), rebuilt from the pod cache when it changes. */
 export class PodIndex {
   private byNode = new Map<string, V1Pod[]>();
   private pending: V1Pod[] = [];
-  private readonly compiled = new Map<string, { rv: string; pod: CompiledPod; requests: ResourceList }>();
+  private readonly compiled = new Map<string, CompiledPending & { rv: string }>();
+  /**
+   * Running pods' requests, kept while their resourceVersion stays, as compiled pending pods
+   * are: the pressure statistics ask for every running pod's requests at every reconcile.
+   */
+  private readonly running = new Map<string, { rv: string; requests: ResourceList }>();
 
   rebuild(pods: Iterable<V1Pod>): void {
     const byNode = new Map<string, V1Pod[]>();
     const pending: V1Pod[] = [];
     const seen = new Set<string>();
+    const seenRunning = new Set<string>();
     for (const pod of pods) {
       const node = pod.spec?.nodeName;
       if (node) {
         if (isTerminated(pod)) continue;
+        seenRunning.add(pod.metadata?.uid ?? '');
         let list = byNode.get(node);
         if (!list) byNode.set(node, (list = []));
         list.push(pod);
@@ -58,6 +91,7 @@ export class PodIndex {
       }
     }
     for (const uid of this.compiled.keys()) if (!seen.has(uid)) this.compiled.delete(uid);
+    for (const uid of this.running.keys()) if (!seenRunning.has(uid)) this.running.delete(uid);
     this.byNode = byNode;
     this.pending = pending;
   }
@@ -71,21 +105,33 @@ export class PodIndex {
   }
 
   /** The compiled form of a pending pod, kept while its resourceVersion stays. */
-  compile(pod: V1Pod): { pod: CompiledPod; requests: ResourceList } {
+  compile(pod: V1Pod): CompiledPending {
     const uid = pod.metadata?.uid ?? `${pod.metadata?.namespace}/${pod.metadata?.name}`;
     const rv = pod.metadata?.resourceVersion ?? '';
     const hit = this.compiled.get(uid);
     if (hit && hit.rv === rv) return hit;
-    const entry = { rv, pod: compilePod(pod), requests: podRequests(pod) };
+    const compiled = compilePod(pod);
+    const entry = { rv, pod: compiled, requests: podRequests(pod), signature: compiledSignature(pod, compiled) };
     this.compiled.set(uid, entry);
     return entry;
+  }
+
+  private runningRequests(pod: V1Pod): ResourceList {
+    const uid = pod.metadata?.uid;
+    const rv = pod.metadata?.resourceVersion;
+    if (uid === undefined || rv === undefined) return podRequests(pod);
+    const hit = this.running.get(uid);
+    if (hit && hit.rv === rv) return hit.requests;
+    const requests = podRequests(pod);
+    this.running.set(uid, { rv, requests });
+    return requests;
   }
 
   /** What the pods on a Node request, DaemonSet and mirror pods included (they use the room). */
   requestedOn(node: string): ResourceList {
     const total: ResourceList = new Map();
     for (const pod of this.podsOn(node)) {
-      for (const [r, v] of podRequests(pod)) total.set(r, (total.get(r) ?? 0n) + v);
+      for (const [r, v] of this.runningRequests(pod)) total.set(r, (total.get(r) ?? 0n) + v);
     }
     return total;
   }

@@ -15,7 +15,7 @@ import {
   type MachineStatus,
 } from '../api/v1alpha1/baremetalautoscaler.js';
 import type { BmcPool } from '../power/pool.js';
-import { candidateFromMachine, candidateFromNode, check, compileCandidate, fits, summarizeInfeasible, untoleratedTaints, type CompiledCandidate } from '../scheduling/index.js';
+import { candidateFromMachine, candidateFromNode, check, compileCandidate, fits, summarizeInfeasible, untoleratedTaints, type CompiledCandidate, type CompiledPod } from '../scheduling/index.js';
 import type { Actuator } from './actuator.js';
 import { setCondition } from './conditions.js';
 import { decideScaleUp, type AbsorbingMachine, type PendingPod, type ScaleUpCandidate, type ScaleUpDecision } from './decide.js';
@@ -265,7 +265,7 @@ export class Reconciler {
     const pending = this.pendingFor(name, now);
     const allPods = pending.map((p) => {
       const c = this.pods.compile(p);
-      return { pod: p, compiled: c.pod, requests: c.requests };
+      return { pod: p, compiled: c.pod, requests: c.requests, signature: c.signature };
     });
 
     const phaseOf = (n: string): string | undefined => next.get(n)?.phase;
@@ -277,10 +277,12 @@ export class Reconciler {
       this.candidateCache.set(m.name, { key, compiled });
       return compiled;
     };
-    const pendingPods: PendingPod[] = allPods.map(({ pod, requests }) => ({
+    const pendingPods: PendingPod[] = allPods.map(({ pod, requests, signature }) => ({
       key: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
       uid: pod.metadata?.uid ?? '',
       requests: toVector(requests),
+      // Replicas of a workload share a signature: the decision asks about feasibility once for all.
+      equivalenceClass: signature,
       ...(unschedulableSince(pod) !== undefined ? { unschedulableSince: unschedulableSince(pod) as number } : {}),
     }));
     const compiledByUid = new Map(allPods.map((p) => [p.pod.metadata?.uid ?? '', p.compiled]));
@@ -481,7 +483,7 @@ export class Reconciler {
     this.claimPods(name, decision, spec.scaleUp.joinTimeoutSeconds * 1000, now);
 
     // 8. Events and metrics.
-    this.report(bma, involved, decision, started, lifecycleEvents, pending, selected, next, spec.dryRun, now, log);
+    this.report(bma, involved, decision, started, lifecycleEvents, pending, selected, next, spec.dryRun, now, log, emptyCandidate);
     this.updateGauges(name, machines, pending.length, pressure.readings, selected);
 
     const wake = Math.min(...wakeAts);
@@ -619,6 +621,7 @@ export class Reconciler {
     dryRun: boolean,
     now: number,
     log: Logger,
+    emptyCandidateOf: (m: ParsedMachine) => CompiledCandidate,
   ): void {
     const { recorder, metrics } = this.deps;
     const name = bma.metadata.name;
@@ -656,11 +659,10 @@ export class Reconciler {
     }
     if (decision.unplaceable.length > 0) {
       metrics.decisions.inc({ autoscaler: name, direction: 'up', result: 'no_feasible_machine' });
-      const candidates = selected.map((m) => ({ m, c: compileCandidate(candidateFromMachine(m)) }));
-      for (const p of decision.unplaceable) {
-        const pod = podByUid.get(p.uid);
-        if (!pod) continue;
-        const compiled = this.pods.compile(pod).pod;
+      const candidates = selected.map((m) => ({ m, c: emptyCandidateOf(m) }));
+      // Pods with one signature get the same verdict from every machine: explain them once.
+      const explained = new Map<string, string>();
+      const explain = (compiled: CompiledPod): string => {
         const verdicts = candidates.map(({ m, c }) => ({ machine: m.name, verdict: check(compiled, c) }));
         // Every machine goes in (feasible ones too), so a `prefix-*` group never covers one that fits.
         const quarantined = verdicts.filter((v) => v.verdict.feasible && next.get(v.machine)?.phase === 'Failed').map((v) => `${v.machine}: quarantined`);
@@ -668,7 +670,14 @@ export class Reconciler {
           .filter((v) => v.verdict.feasible && !['Off', 'Failed'].includes(next.get(v.machine)?.phase ?? ''))
           .map((v) => `${v.machine}: already ${next.get(v.machine)?.phase ?? 'on'} and full`);
         const text = [summarizeInfeasible(verdicts), ...quarantined, ...busy].filter(Boolean).join('; ');
-        const message = text === '' ? 'no machine of this autoscaler can host it' : text;
+        return text === '' ? 'no machine of this autoscaler can host it' : text;
+      };
+      for (const p of decision.unplaceable) {
+        const pod = podByUid.get(p.uid);
+        if (!pod) continue;
+        const { pod: compiled, signature } = this.pods.compile(pod);
+        let message = explained.get(signature);
+        if (message === undefined) explained.set(signature, (message = explain(compiled)));
         this.explainInfeasible(pod, name, message);
       }
     }

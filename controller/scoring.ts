@@ -63,12 +63,13 @@ export function usefulCategories(deficit: ResourceVector, normalisers: Record<st
   return useful;
 }
 
-export function scoreCandidates(
-  deficit: ResourceVector,
-  candidates: ScoringCandidate[],
-  weights: ScoringWeights,
-  pressured: Set<string> = new Set(),
-): { ranked: ScoredCandidate[]; useful: Set<string> } {
+interface Scale {
+  categories: string[];
+  normalisers: Record<string, number>;
+  useful: Set<string>;
+}
+
+function scaleFor(deficit: ResourceVector, candidates: ScoringCandidate[], pressured: Set<string>): Scale {
   const categories = scoringCategories(deficit);
   const normalisers: Record<string, number> = {};
   for (const c of categories) {
@@ -76,25 +77,124 @@ export function scoreCandidates(
     for (const cand of candidates) m = Math.max(m, Number(cand.capacity[c] ?? 0n));
     normalisers[c] = m;
   }
-  const useful = usefulCategories(deficit, normalisers, categories, pressured);
+  return { categories, normalisers, useful: usefulCategories(deficit, normalisers, categories, pressured) };
+}
+
+function distanceTo(cand: ScoringCandidate, deficit: ResourceVector, scale: Scale, weights: ScoringWeights, distances?: Record<string, number>): number {
+  let score = 0;
+  for (const c of scale.categories) {
+    const m = scale.normalisers[c] ?? 0;
+    const d = m > 0 ? Math.abs(Number(cand.capacity[c] ?? 0n) - Number(deficit[c] ?? 0n)) / m : 0;
+    if (distances) distances[c] = d;
+    score += (scale.useful.has(c) ? weights.usefulWeight : weights.nonUsefulWeight) * d;
+  }
+  return score;
+}
+
+const TIE = 1e-9;
+
+function compareScored(a: ScoringCandidate, scoreA: number, b: ScoringCandidate, scoreB: number): number {
+  if (Math.abs(scoreA - scoreB) > TIE) return scoreA - scoreB;
+  const pa = a.powerCost ?? Number.POSITIVE_INFINITY;
+  const pb = b.powerCost ?? Number.POSITIVE_INFINITY;
+  if (pa !== pb) return pa < pb ? -1 : 1;
+  if (a.powerCyclesToday !== b.powerCyclesToday) return a.powerCyclesToday - b.powerCyclesToday;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+export function scoreCandidates(
+  deficit: ResourceVector,
+  candidates: ScoringCandidate[],
+  weights: ScoringWeights,
+  pressured: Set<string> = new Set(),
+): { ranked: ScoredCandidate[]; useful: Set<string> } {
+  const scale = scaleFor(deficit, candidates, pressured);
   const scored = candidates.map((cand) => {
     const distances: Record<string, number> = {};
-    let score = 0;
-    for (const c of categories) {
-      const m = normalisers[c] ?? 0;
-      const d = m > 0 ? Math.abs(Number(cand.capacity[c] ?? 0n) - Number(deficit[c] ?? 0n)) / m : 0;
-      distances[c] = d;
-      score += (useful.has(c) ? weights.usefulWeight : weights.nonUsefulWeight) * d;
-    }
+    const score = distanceTo(cand, deficit, scale, weights, distances);
     return { cand, score, distances };
   });
-  scored.sort((a, b) => {
-    if (Math.abs(a.score - b.score) > 1e-9) return a.score - b.score;
-    const pa = a.cand.powerCost ?? Number.POSITIVE_INFINITY;
-    const pb = b.cand.powerCost ?? Number.POSITIVE_INFINITY;
-    if (pa !== pb) return pa < pb ? -1 : 1;
-    if (a.cand.powerCyclesToday !== b.cand.powerCyclesToday) return a.cand.powerCyclesToday - b.cand.powerCyclesToday;
-    return a.cand.name < b.cand.name ? -1 : a.cand.name > b.cand.name ? 1 : 0;
-  });
-  return { ranked: scored.map((s) => ({ name: s.cand.name, score: s.score, distances: s.distances })), useful };
+  scored.sort((a, b) => compareScored(a.cand, a.score, b.cand, b.score));
+  return { ranked: scored.map((s) => ({ name: s.cand.name, score: s.score, distances: s.distances })), useful: scale.useful };
+}
+
+/**
+ * The winner of scoreCandidates' ranking over a subset of a fixed list of candidates,
+ * without sorting them: the decision asks once per machine it powers on, over thousands of
+ * candidates, so capacities are converted to numbers once per category for the whole list.
+ *
+ * Scores within the tie tolerance count as equal, and a chain of such near-ties is not
+ * transitive, so a sort's first element can depend on where the sort starts. When the
+ * lowest score stands apart (every other score is more than the tolerance above it), the
+ * candidates with exactly that score beat every other candidate in every comparison, and
+ * the sort's first element is the least of them by the tie-breakers, the first of equals in
+ * input order: one pass finds it. Otherwise the sort itself is used.
+ */
+export class CandidateTable {
+  private readonly columns = new Map<string, Float64Array>();
+
+  constructor(private readonly candidates: readonly ScoringCandidate[]) {}
+
+  /** Number(capacity) of every candidate in a category, as scaleFor and distanceTo compute it. */
+  private column(category: string): Float64Array {
+    let col = this.columns.get(category);
+    if (!col) {
+      col = new Float64Array(this.candidates.length);
+      for (let i = 0; i < this.candidates.length; i++) col[i] = Number(this.candidates[i]?.capacity[category] ?? 0n);
+      this.columns.set(category, col);
+    }
+    return col;
+  }
+
+  /** The first of scoreCandidates(deficit, subset's candidates, ...).ranked, and the useful categories. */
+  best(deficit: ResourceVector, subset: readonly number[], weights: ScoringWeights, pressured: Set<string> = new Set()): { best?: ScoredCandidate; useful: Set<string> } {
+    const categories = scoringCategories(deficit);
+    const normalisers: Record<string, number> = {};
+    for (const c of categories) {
+      const col = this.column(c);
+      let m = Number(deficit[c] ?? 0n);
+      for (const i of subset) m = Math.max(m, col[i] as number);
+      normalisers[c] = m;
+    }
+    const useful = usefulCategories(deficit, normalisers, categories, pressured);
+    // distanceTo's operations in its order (category by category from 0), so the same numbers.
+    const scores = new Float64Array(subset.length);
+    for (const c of categories) {
+      const col = this.column(c);
+      const m = normalisers[c] ?? 0;
+      const want = Number(deficit[c] ?? 0n);
+      const weight = useful.has(c) ? weights.usefulWeight : weights.nonUsefulWeight;
+      for (let j = 0; j < subset.length; j++) {
+        const d = m > 0 ? Math.abs((col[subset[j] as number] as number) - want) / m : 0;
+        scores[j] = (scores[j] as number) + weight * d;
+      }
+    }
+
+    let low = Number.POSITIVE_INFINITY;
+    let apart = true;
+    for (let j = 0; j < scores.length && apart; j++) {
+      const s = scores[j] as number;
+      const cand = this.candidates[subset[j] as number] as ScoringCandidate;
+      apart = Number.isFinite(s) && !Number.isNaN(cand.powerCost) && Number.isFinite(cand.powerCyclesToday);
+      if (s < low) low = s;
+    }
+    for (let j = 0; j < scores.length && apart; j++) {
+      const s = scores[j] as number;
+      if (s !== low && s - low <= TIE) apart = false;
+    }
+    if (!apart) {
+      const first = scoreCandidates(deficit, subset.map((i) => this.candidates[i] as ScoringCandidate), weights, pressured).ranked[0];
+      return { ...(first ? { best: first } : {}), useful };
+    }
+    let winner: ScoringCandidate | undefined;
+    for (let j = 0; j < scores.length; j++) {
+      if (scores[j] !== low) continue;
+      const cand = this.candidates[subset[j] as number] as ScoringCandidate;
+      if (!winner || compareScored(cand, low, winner, low) < 0) winner = cand;
+    }
+    if (!winner) return { useful };
+    const distances: Record<string, number> = {};
+    const score = distanceTo(winner, deficit, { categories, normalisers, useful }, weights, distances);
+    return { best: { name: winner.name, score, distances }, useful };
+  }
 }
