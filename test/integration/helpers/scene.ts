@@ -91,7 +91,9 @@ export async function startScene(t: Teardown, prefix: string, machines: SceneMac
     await sim.stop();
     for (const n of Object.values(names)) await core.deleteNode({ name: n }).catch(() => undefined);
   });
-  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'config/crd/bases')]);
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'config/crd/bases')]);
+  // On a fresh cluster the API serves the kind only once the CRD is Established.
+  await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', 'crd/baremetalautoscalers.autoscaling.bamel.io']);
   return {
     ns,
     names,
