@@ -87,7 +87,8 @@ printf '\nthe pod is Running on the GPU machine bamel powered on:\n'
 k get pods -n bamel-demo -o wide
 printf '\nwhat happened, from the events:\n'
 k get events -n bamel-demo --field-selector reason=TriggeredPowerOn -o custom-columns=POD:.involvedObject.name,REASON:.reason,MESSAGE:.message
-k get events -n default --field-selector involvedObject.kind=BareMetalAutoscaler -o custom-columns=AUTOSCALER:.involvedObject.name,REASON:.reason,MESSAGE:.message | head -12
+k get events -n default --field-selector involvedObject.kind=BareMetalAutoscaler,involvedObject.name=rack-b-gpu \
+  -o custom-columns=AUTOSCALER:.involvedObject.name,REASON:.reason,MESSAGE:.message
 printf '\nthe power requests the simulated BMCs received:\n'
 grep '"event":"power"' "$logs/demo-sim.log" | cut -c1-200
 printf '\n'
@@ -106,6 +107,7 @@ spec:
 YAML
 
 step "metrics"
-curl -fsS http://127.0.0.1:18080/metrics | grep -E '^bamel_(controller_machines|power_operations_total|controller_decisions_total)' | head -20
+curl -fsS http://127.0.0.1:18080/metrics > "$logs/demo-metrics.txt"
+grep -E '^bamel_(controller_machines\{autoscaler="rack-b-gpu"|power_operations_total|controller_decisions_total)' "$logs/demo-metrics.txt" || true
 
 printf '\nThe cluster stays up (export KUBECONFIG=%s; make cluster-down stops it); the simulator and the manager stop with the demo.\n' "$KUBECONFIG"
