@@ -10,12 +10,22 @@ mkdir -p "$logs"
 bamel() { node dist/cmd/bamel.js "$@"; }
 k() { kubectl "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# The demo's own processes (the simulator, the manager): stopped when it ends, and any an
+# interrupted earlier run left behind are stopped when it starts.
+pidfile="$root/.local/demo.pids"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  rm -f "$pidfile"
 }
 trap cleanup EXIT
+if [[ -f "$pidfile" ]]; then
+  while read -r p; do
+    if tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q 'dist/cmd/bamel.js'; then kill "$p" 2>/dev/null || true; fi
+  done < "$pidfile"
+  sleep 1
+fi
 
 step "the local control plane"
 hack/cluster.sh status
@@ -40,17 +50,19 @@ k apply -f config/samples/bmc-credentials.yaml
 k apply -f config/samples/inventory.yaml
 
 step "the simulated machines: one BMC each (IPMI on ipmi_sim, Redfish on bamel's Redfish fake)"
-bamel sim --inventory config/samples/inventory.yaml --boot-scale 0.2 > "$logs/demo-sim.log" 2> "$logs/demo-sim.err" &
+node dist/cmd/bamel.js sim --inventory config/samples/inventory.yaml --boot-scale 0.2 > "$logs/demo-sim.log" 2> "$logs/demo-sim.err" &
 pids+=($!)
+echo $! >> "$pidfile"
 for _ in $(seq 1 100); do grep -q '"event":"ready"' "$logs/demo-sim.log" 2>/dev/null && break; sleep 0.2; done
 grep '"event":"ready"' "$logs/demo-sim.log" | head -1 | cut -c1-300
 printf 'bamel bmc status --inventory config/samples/inventory.yaml --machine rack-a-01: '
 bamel bmc status --inventory config/samples/inventory.yaml --machine rack-a-01
 
 step "bamel manager: leader-elected controller (logs in .local/logs/demo-manager.log)"
-bamel manager --namespace bamel-system --leader-elect --metrics-bind-address 127.0.0.1:18080 \
-  --health-probe-bind-address 127.0.0.1:18081 2> "$logs/demo-manager.log" &
+node dist/cmd/bamel.js manager --namespace bamel-system --leader-elect --metrics-bind-address 127.0.0.1:18080 \
+  --health-probe-bind-address 127.0.0.1:18081 2> "$logs/demo-manager.log" > /dev/null &
 pids+=($!)
+echo $! >> "$pidfile"
 for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fsS http://127.0.0.1:18081/readyz; echo
 
