@@ -331,7 +331,16 @@ export class Reconciler {
     };
     const lastUp = prev.lastScaleEvent?.direction === 'Up' ? Date.parse(prev.lastScaleEvent.time) : undefined;
     const cooldownEnd = lastUp !== undefined ? lastUp + spec.scaleUp.cooldownSeconds * 1000 : undefined;
-    const demandBlocked = cooldownEnd !== undefined && now < cooldownEnd ? `scale-up cooldown until ${new Date(cooldownEnd).toISOString()}` : undefined;
+    // Machines whose power state was never read yet (a fresh start) could be the best choice:
+    // decide once every machine has been looked at, a second or so later.
+    const unread = selected.filter((m) => phaseOf(m.name) === 'Unknown' && this.deps.actuator.power(m.name) === undefined).length;
+    if (unread > 0) wakeAts.push(now + 1000);
+    const demandBlocked =
+      unread > 0
+        ? `waiting for the power state of ${unread} machine(s)`
+        : cooldownEnd !== undefined && now < cooldownEnd
+          ? `scale-up cooldown until ${new Date(cooldownEnd).toISOString()}`
+          : undefined;
 
     const offCandidates: ScaleUpCandidate[] = selected
       .filter((m) => phaseOf(m.name) === 'Off' && !this.deps.actuator.busy(m.name))
@@ -366,7 +375,7 @@ export class Reconciler {
       pressured: new Set(pressure.readings.filter((r) => r.pressured).map((r) => r.category)),
       budget,
       ...(pressureDeficit ? { pressureDeficit } : {}),
-      belowMinimum: Math.max(0, spec.minMachines - onCount),
+      belowMinimum: unread > 0 ? 0 : Math.max(0, spec.minMachines - onCount),
       ...(demandBlocked ? { demandBlocked } : {}),
     });
     if (demandBlocked && cooldownEnd !== undefined && (decision.waiting.length > 0 || pressureDeficit)) wakeAts.push(cooldownEnd);
@@ -790,6 +799,7 @@ function limitReason(why: string): string {
   if (why.startsWith('maxConcurrentPowerOns')) return 'MaxConcurrentPowerOns';
   if (why.startsWith('cluster-wide')) return 'ClusterCap';
   if (why.startsWith('scale-up cooldown')) return 'Cooldown';
+  if (why.startsWith('waiting for the power state')) return 'ReadingPowerStates';
   return 'NoCandidate';
 }
 
