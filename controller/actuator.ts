@@ -7,7 +7,8 @@ import type { BmcPool } from '../power/pool.js';
 import type { OperationOutcome, PowerObservation } from './lifecycle.js';
 import type { ControllerMetrics } from './metrics.js';
 
-export type CredentialsFor = (machine: ParsedMachine) => Promise<BmcCredentials>;
+/** The machine's BMC credentials, read from the Secret in the namespace of the autoscaler's inventory. */
+export type CredentialsFor = (machine: ParsedMachine, autoscaler: string) => Promise<BmcCredentials>;
 
 export interface ActuatorOptions {
   pool: BmcPool;
@@ -75,7 +76,7 @@ export class Actuator {
     void (async () => {
       let driverKind = machine.bmc.parsedAddress.driver;
       try {
-        const creds = await this.opts.credentials(machine);
+        const creds = await this.opts.credentials(machine, autoscaler);
         const driver = this.opts.pool.driver({ name: machine.name, address: machine.bmc.address, insecureSkipVerify: machine.bmc.insecureSkipVerify, ...(machine.bmc.caBundle ? { caBundle: machine.bmc.caBundle } : {}) }, creds);
         driverKind = driver.kind;
         log.info('power operation sent to the BMC');
@@ -107,7 +108,7 @@ export class Actuator {
     const signal = this.abort.signal;
     void (async () => {
       try {
-        const creds = await this.opts.credentials(machine);
+        const creds = await this.opts.credentials(machine, autoscaler);
         const driver = this.opts.pool.driver({ name: machine.name, address: machine.bmc.address, insecureSkipVerify: machine.bmc.insecureSkipVerify, ...(machine.bmc.caBundle ? { caBundle: machine.bmc.caBundle } : {}) }, creds);
         const state = await driver.status({ signal });
         this.observations.set(machine.name, { state, at: this.now() });

@@ -100,9 +100,9 @@ export class Manager {
     const core = opts.kc.makeApiClient(k8s.CoreV1Api);
     this.actuator = new Actuator({
       pool: this.pool,
-      credentials: async (m) => {
-        const inv = this.inventoryNamespaceOf(m.name);
-        return readCredentialsSecret(core, inv, m.bmc.credentialsSecret, `machine ${m.name}`);
+      credentials: async (m, autoscaler) => {
+        const namespace = this.informers.autoscalers.get(autoscaler)?.spec.inventory.namespace ?? this.inventoryNamespaceOf(m.name);
+        return readCredentialsSecret(core, namespace, m.bmc.credentialsSecret, `machine ${m.name}`);
       },
       metrics: this.metrics,
       logger: log.child({ component: 'actuator' }),
