@@ -1,5 +1,6 @@
 import type { V1Node } from '@kubernetes/client-node';
 import type { ParsedMachine } from '../api/inventory.js';
+import { parseQuantity } from '../api/quantity.js';
 import type { BareMetalAutoscalerSpec } from '../api/v1alpha1/baremetalautoscaler.js';
 import { judge, LevelSeries, type CategoryReading, type CategoryThresholds, type PressureCategory } from './pressure.js';
 import type { ResourceVector } from './scoring.js';
@@ -88,10 +89,8 @@ export class PressureTracker {
 
 function safeParse(q: string): bigint {
   try {
-    return parseQuantityMilli(q);
+    return parseQuantity(q);
   } catch {
     return 0n;
   }
 }
-
-import { parseQuantity as parseQuantityMilli } from '../api/quantity.js';

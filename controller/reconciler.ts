@@ -105,7 +105,6 @@ export class ConflictError extends Error {}
  */
 export class Reconciler {
   private readonly custom: k8s.CustomObjectsApi;
-  private readonly core: k8s.CoreV1Api;
   private readonly pods = new PodIndex();
   private podsVersion = -1;
   private readonly inventoryCache = new Map<string, { rv: string; result: InventoryResult }>();
@@ -121,7 +120,6 @@ export class Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.custom = deps.kc.makeApiClient(k8s.CustomObjectsApi);
-    this.core = deps.kc.makeApiClient(k8s.CoreV1Api);
     this.now = deps.now ?? Date.now;
     this.api = deps.api ?? kubeAutoscalerApi(this.custom);
   }
@@ -601,7 +599,7 @@ export class Reconciler {
   /** Replaces the status with an optimistic lock: a conflict means our view is stale, and nothing is actuated. */
   private async writeStatus(bma: BareMetalAutoscaler, status: BareMetalAutoscalerStatus): Promise<void> {
     if (bma.metadata.deletionTimestamp && (await this.maybeRemoveFinalizer(bma, status.machines ?? []))) return;
-    if (JSON.stringify(stripVolatile(bma.status)) === JSON.stringify(stripVolatile(status))) return;
+    if (JSON.stringify(bma.status ?? {}) === JSON.stringify(status)) return;
     const updated = await this.api.replaceStatus({ apiVersion: API_VERSION, kind: KIND, metadata: bma.metadata, spec: bma.spec, status });
     this.recent.set(bma.metadata.name, updated);
   }
@@ -743,14 +741,6 @@ export class Reconciler {
     for (const [uid, c] of this.claims) if (c.autoscaler === name) this.claims.delete(uid);
   }
 
-  /** For tests and the manager: the pod index is rebuilt from the cache on the next reconcile. */
-  get podIndex(): PodIndex {
-    return this.pods;
-  }
-
-  get coreApi(): k8s.CoreV1Api {
-    return this.core;
-  }
 }
 
 /** The autoscaler writes through the API server, with optimistic locking. */
@@ -806,10 +796,6 @@ function limitReason(why: string): string {
 function dryRunMessage(d: ScaleUpDecision): string {
   if (d.powerOn.length === 0) return 'dry run: no machine would be powered on';
   return `dry run: would power on ${d.powerOn.map((c) => `${c.machine} (${c.reason})`).join(', ')}`;
-}
-
-function stripVolatile(s: BareMetalAutoscalerStatus | undefined): unknown {
-  return s ?? {};
 }
 
 function parseMilli(q: string): bigint {

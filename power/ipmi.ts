@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { setTimeout as sleepFor } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import type { BmcAddress } from './address.js';
 import type { BmcCredentials } from './credentials.js';
 import { DEFAULT_TIMEOUTS, endpointOf, type DriverTimeouts, type OperationOptions, type PowerDriver, type PowerOffOptions, type PowerResult, type PowerState } from './driver.js';
-import { BmcAuthError, BmcProtocolError, BmcRefusedError, BmcTimeoutError, BmcUnreachableError, isBmcError, type BmcError } from './errors.js';
+import { BmcAuthError, BmcProtocolError, BmcRefusedError, BmcTimeoutError, BmcUnreachableError, type BmcError } from './errors.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { Operation } from './operation.js';
 
 export interface IpmiDriverOptions {
   address: BmcAddress;
@@ -460,79 +460,26 @@ interface ExecError extends Error {
   signal?: NodeJS.Signals | null | undefined;
 }
 
-interface IpmiOperationInit {
-  operation: string;
-  endpoint: string;
-  timeoutMs: number;
-  signal: AbortSignal | undefined;
-  closing: AbortSignal;
-}
-
 /**
- * One driver call: one signal for every ipmitool run and wait in it, fired at the
- * operation deadline, by the caller, or when the driver closes; `translate` says which.
+ * An IPMI call: the shared operation deadline, plus what the call was doing and what the
+ * BMC last said, for the timeout message.
  */
-class IpmiOperation {
-  readonly operation: string;
-  readonly endpoint: string;
-  readonly signal: AbortSignal;
-  readonly startedAt = Date.now();
-  /** For the timeout message: what the operation was doing and what the BMC last said. */
+class IpmiOperation extends Operation {
   phase: string | undefined;
   lastState: PowerState | undefined;
   lastFailure: string | undefined;
-  private readonly timeoutMs: number;
-  private readonly deadline = new AbortController();
-  private readonly timer: NodeJS.Timeout;
-  private readonly callerSignal: AbortSignal | undefined;
-  private readonly closing: AbortSignal;
 
-  constructor(init: IpmiOperationInit) {
-    this.operation = init.operation;
-    this.endpoint = init.endpoint;
-    this.timeoutMs = init.timeoutMs;
-    this.callerSignal = init.signal;
-    this.closing = init.closing;
-    this.timer = setTimeout(() => this.deadline.abort(), init.timeoutMs);
-    this.signal = AbortSignal.any(init.signal === undefined ? [this.deadline.signal, init.closing] : [this.deadline.signal, init.closing, init.signal]);
-  }
-
-  get elapsedMs(): number {
-    return Date.now() - this.startedAt;
-  }
-
-  get remainingMs(): number {
-    return Math.max(0, this.startedAt + this.timeoutMs - Date.now());
-  }
-
-  async sleep(ms: number): Promise<void> {
-    await sleepFor(Math.max(0, ms), undefined, { signal: this.signal });
-  }
-
-  check(): void {
-    if (this.signal.aborted) throw this.translate(new Error('aborted'));
-  }
-
-  translate(err: unknown): unknown {
-    if (!this.signal.aborted || (isBmcError(err) && err.code !== 'BMC_TIMEOUT')) return err;
-    if (this.callerSignal?.aborted === true) {
-      const reason: unknown = this.callerSignal.reason;
-      return reason instanceof Error ? reason : new DOMException(`${this.operation} on ${this.endpoint} was aborted`, 'AbortError');
-    }
-    if (this.closing.aborted) return new DOMException(`${this.operation} on ${this.endpoint} was aborted: the driver was closed`, 'AbortError');
+  protected override deadlineError(err: unknown): unknown {
     // A silence already diagnosed says more than the deadline that followed it.
     if (err instanceof BmcTimeoutError) return err;
     const doing = this.phase === undefined ? '' : ` while ${this.phase}${this.lastState === undefined ? '' : ` (it last reported ${this.lastState})`}`;
     const last = this.lastFailure === undefined ? '' : `; last failure: ${this.lastFailure}`;
+    // No cause: an ipmitool failure carries its argv and environment.
     return new BmcTimeoutError(`did not finish within ${this.timeoutMs} ms${doing}${last}`, {
       address: this.endpoint,
       operation: this.operation,
       hint: 'the BMC may be slow or stuck; raise the operation timeout if it is only slow',
     });
-  }
-
-  dispose(): void {
-    clearTimeout(this.timer);
   }
 }
 

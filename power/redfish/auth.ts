@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { BmcCredentials } from '../credentials.js';
 import { BmcProtocolError } from '../errors.js';
 import { isBusyStatus, linkField, retryAfterMs, statusError, stringField, type RedfishResponse } from './messages.js';
-import type { Operation } from './operation.js';
+import type { Operation } from '../operation.js';
 import type { RedfishTransport, TransportRequest } from './transport.js';
 
 export interface RetryPolicy {

@@ -4,7 +4,7 @@ import type { BmcCredentials } from '../credentials.js';
 import { DEFAULT_TIMEOUTS, endpointOf, type DriverTimeouts, type OperationOptions, type PowerDriver, type PowerOffOptions, type PowerResult, type PowerState } from '../driver.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import { RedfishAuth, type RetryPolicy } from './auth.js';
-import { Operation } from './operation.js';
+import { Operation } from '../operation.js';
 import { ResetSender } from './reset.js';
 import { RedfishSystem, type RedfishPowerState, type SystemView } from './system.js';
 import { RedfishTransport } from './transport.js';

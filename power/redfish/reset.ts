@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { BmcProtocolError, BmcRefusedError } from '../errors.js';
 import type { RedfishAuth, RetryPolicy } from './auth.js';
 import { isTransientResetRefusal, retryAfterMs, saysAlreadyInState, statusError, type RedfishResponse } from './messages.js';
-import type { Operation } from './operation.js';
+import type { Operation } from '../operation.js';
 import type { RedfishSystem, SystemView } from './system.js';
 import { waitForTask } from './task.js';
 import type { RedfishTransport } from './transport.js';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { BmcProtocolError } from '../errors.js';
 import type { RedfishAuth } from './auth.js';
 import { isRecord, linkField, statusError, stringField } from './messages.js';
-import type { Operation } from './operation.js';
+import type { Operation } from '../operation.js';
 import type { RedfishTransport } from './transport.js';
 
 export const REDFISH_POWER_STATES = ['On', 'Off', 'PoweringOn', 'PoweringOff', 'Paused'] as const;

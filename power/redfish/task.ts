@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { BmcRefusedError } from '../errors.js';
 import type { RedfishAuth } from './auth.js';
 import { redfishMessages, retryAfterMs, statusError, stringField, type RedfishResponse } from './messages.js';
-import type { Operation } from './operation.js';
+import type { Operation } from '../operation.js';
 import type { RedfishTransport } from './transport.js';
 
 const RUNNING_STATES = new Set(['New', 'Starting', 'Running', 'Pending', 'Stopping', 'Suspended', 'Service', 'Interrupted', 'Cancelling']);

@@ -4,7 +4,7 @@ import { Agent, request } from 'undici';
 import type { DriverTimeouts } from '../driver.js';
 import { BmcProtocolError, BmcTimeoutError, BmcUnreachableError, type BmcError } from '../errors.js';
 import type { RedfishResponse } from './messages.js';
-import type { Operation } from './operation.js';
+import type { Operation } from '../operation.js';
 
 export interface TransportOptions {
   /** protocol://host:port of the BMC. */

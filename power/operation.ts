@@ -1,5 +1,5 @@
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import { BmcTimeoutError, isBmcError } from '../errors.js';
+import { BmcTimeoutError, isBmcError } from './errors.js';
 
 export interface OperationInit {
   /** What is being done, as it appears in errors: "power on", "reading the power state". */
@@ -14,8 +14,8 @@ export interface OperationInit {
 }
 
 /**
- * One driver call: its name and endpoint for errors, and one signal that every request
- * and every wait of the call obeys. The signal fires at the operation deadline, on the
+ * One driver call (Redfish or IPMI): its name and endpoint for errors, and one signal that
+ * every request, ipmitool run and wait of the call obeys. The signal fires at the operation deadline, on the
  * caller's signal, or when the driver closes; `translate` then turns whatever the
  * aborted request threw into the error that says which of the three it was.
  */
@@ -24,7 +24,7 @@ export class Operation {
   readonly endpoint: string;
   readonly signal: AbortSignal;
   readonly startedAt = Date.now();
-  private readonly timeoutMs: number;
+  protected readonly timeoutMs: number;
   private readonly deadline = new AbortController();
   private readonly timer: NodeJS.Timeout;
   private readonly callerSignal: AbortSignal | undefined;
@@ -47,6 +47,10 @@ export class Operation {
     return Date.now() - this.startedAt;
   }
 
+  get remainingMs(): number {
+    return Math.max(0, this.startedAt + this.timeoutMs - Date.now());
+  }
+
   /** Waits, or throws when the operation is aborted meanwhile. */
   async sleep(ms: number): Promise<void> {
     await sleepFor(Math.max(0, ms), undefined, { signal: this.signal });
@@ -64,11 +68,16 @@ export class Operation {
       return reason instanceof Error ? reason : new DOMException(`${this.operation} on ${this.endpoint} was aborted`, 'AbortError');
     }
     if (this.closing.aborted) return new DOMException(`${this.operation} on ${this.endpoint} was aborted: the driver was closed`, 'AbortError');
+    return this.deadlineError(err);
+  }
+
+  /** The error for the operation deadline; a driver may say more about where it stood. */
+  protected deadlineError(cause: unknown): unknown {
     return new BmcTimeoutError(`did not finish within ${this.timeoutMs} ms`, {
       address: this.endpoint,
       operation: this.operation,
       hint: 'the BMC may be slow or stuck; raise the operation timeout if it is only slow',
-      cause: err,
+      cause,
     });
   }
 
