@@ -23,6 +23,24 @@ export const INVENTORY_LABEL = 'autoscaling.bamel.io/inventory';
 export const INVENTORY_KEY = 'machines.yaml';
 export const FINALIZER = 'autoscaling.bamel.io/finalizer';
 
+/** The taint put on a Node while bamel drains it (NoSchedule); removed if the drain is aborted. */
+export const DRAINING_TAINT = 'autoscaling.bamel.io/draining';
+/** Pod annotation ("true"): never evict this pod to scale down; its machine stays on. */
+export const DO_NOT_DISRUPT_ANNOTATION = 'autoscaling.bamel.io/do-not-disrupt';
+/** Node annotation ("true"): bamel never scales this machine down. */
+export const SCALE_DOWN_DISABLED_ANNOTATION = 'autoscaling.bamel.io/scale-down-disabled';
+/** Other autoscalers' pod annotations bamel honours the same way. */
+export const CA_SAFE_TO_EVICT_ANNOTATION = 'cluster-autoscaler.kubernetes.io/safe-to-evict';
+export const KARPENTER_DO_NOT_DISRUPT_ANNOTATION = 'karpenter.sh/do-not-disrupt';
+
+/**
+ * Scale-down standing of a Ready machine (status.machines[].disruption): Candidate = unneeded
+ * and its pods fit elsewhere (the extender scores it lower); Next = chosen to be drained next
+ * (the extender filters it out, like Draining and PoweringOff machines).
+ */
+export const DisruptionValues = ['Candidate', 'Next'] as const;
+export type Disruption = (typeof DisruptionValues)[number];
+
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
@@ -331,6 +349,26 @@ export const MachineStatusSchema = Type.Object(
     powerCyclesDay: Type.Optional(Type.String({ maxLength: 10, description: 'The UTC day (YYYY-MM-DD) powerCyclesToday counts.' })),
     blockers: Type.Optional(
       Type.Array(Type.String({ maxLength: 512 }), { maxItems: 32, description: 'Why this machine is not scaled down now, in words.' }),
+    ),
+    unneededSince: Type.Optional(
+      Type.String({ format: 'date-time', description: 'Since when this Ready machine has been under scaleDown.utilizationThreshold (kept across leader changes).' }),
+    ),
+    disruption: Type.Optional(
+      StringEnum(DisruptionValues, {
+        description: 'Scale-down standing of a Ready machine: Candidate (unneeded, its pods fit elsewhere; the scheduler extender scores it lower) or Next (chosen to be drained next; the extender keeps new pods off it).',
+      }),
+    ),
+    drain: Type.Optional(
+      Type.Object(
+        {
+          startedAt: Type.String({ format: 'date-time', description: 'When the drain began (the Node was tainted).' }),
+          deadline: Type.String({ format: 'date-time', description: 'startedAt + scaleDown.drainTimeoutSeconds: past it the drain is aborted.' }),
+          podsToEvict: Type.Integer({ minimum: 0, description: 'Pods that still have to leave the Node (DaemonSet and mirror pods excluded).' }),
+          evicted: Type.Integer({ minimum: 0, description: 'Evictions accepted so far.' }),
+          lastRefusal: Type.Optional(Type.String({ maxLength: 1024, description: 'The last eviction refusal (e.g. a PodDisruptionBudget allowing no disruption), in words.' })),
+        },
+        { description: 'Progress of the drain in flight (phase Draining).' },
+      ),
     ),
   },
   { description: 'The state of one managed machine.' },
