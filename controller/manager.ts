@@ -2,10 +2,11 @@ import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { GROUP, INVENTORY_LABEL, PLURAL, VERSION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
+import { GROUP, INVENTORY_LABEL, PLURAL, SCALE_DOWN_DISABLED_ANNOTATION, VERSION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { BmcPool } from '../power/pool.js';
 import { readCredentialsSecret } from '../power/secrets.js';
 import { Actuator } from './actuator.js';
+import { Drainer } from './drain.js';
 import { EventRecorder } from './events.js';
 import { ResourceInformer } from './informer.js';
 import { LeaderElector } from './leader.js';
@@ -109,12 +110,33 @@ export class Manager {
       gracefulTimeoutMs: opts.gracefulTimeoutMs ?? 180_000,
       onDone: (autoscaler) => this.queue?.add(autoscaler),
     });
+    const recorder = new EventRecorder(opts.kc, 'bamel-controller', this.identity, log.child({ component: 'events' }));
+    const drainer = new Drainer({
+      kc: opts.kc,
+      logger: log.child({ component: 'drain' }),
+      metrics: this.metrics,
+      onChange: (autoscaler) => this.queue?.add(autoscaler),
+      onEvicted: (pod, machine, autoscaler) =>
+        recorder.emit(
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            name: pod.metadata?.name ?? '',
+            ...(pod.metadata?.namespace ? { namespace: pod.metadata.namespace } : {}),
+            ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
+          },
+          'Normal',
+          'Evicted',
+          `evicted by bamel to drain ${machine} before powering it off (autoscaler ${autoscaler})`,
+        ),
+    });
     this.reconciler = new Reconciler({
       kc: opts.kc,
       stores: this.stores,
       pool: this.pool,
       actuator: this.actuator,
-      recorder: new EventRecorder(opts.kc, 'bamel-controller', this.identity, log.child({ component: 'events' })),
+      recorder,
+      drainer,
       metrics: this.metrics,
       logger: log.child({ component: 'reconciler' }),
       options: {
@@ -156,7 +178,14 @@ export class Manager {
     inventories.on('update', byInventory);
     inventories.on('delete', byInventory);
     const nodeChanged = (n: k8s.V1Node, old?: k8s.V1Node): void => {
-      if (old && isNodeReady(old) === isNodeReady(n) && JSON.stringify(old.spec?.taints) === JSON.stringify(n.spec?.taints)) return;
+      if (
+        old &&
+        isNodeReady(old) === isNodeReady(n) &&
+        JSON.stringify(old.spec?.taints) === JSON.stringify(n.spec?.taints) &&
+        old.metadata?.annotations?.[SCALE_DOWN_DISABLED_ANNOTATION] === n.metadata?.annotations?.[SCALE_DOWN_DISABLED_ANNOTATION]
+      ) {
+        return;
+      }
       this.enqueueAll();
     };
     nodes.on('add', (n) => nodeChanged(n));
@@ -167,7 +196,15 @@ export class Manager {
       const pendingNow = unschedulableSince(p) !== undefined;
       const pendingBefore = old ? unschedulableSince(old) !== undefined : false;
       if (pendingNow && !pendingBefore) this.batchPending();
-      else if (pendingNow !== pendingBefore || p.spec?.nodeName !== old?.spec?.nodeName) this.debounceAll();
+      else if (
+        pendingNow !== pendingBefore ||
+        p.spec?.nodeName !== old?.spec?.nodeName ||
+        p.status?.phase !== old?.status?.phase ||
+        // Scale-down blockers (do-not-disrupt and the like) and pods starting to terminate.
+        (p.spec?.nodeName !== undefined && (JSON.stringify(p.metadata?.annotations) !== JSON.stringify(old?.metadata?.annotations) || p.metadata?.deletionTimestamp !== old?.metadata?.deletionTimestamp))
+      ) {
+        this.debounceAll();
+      }
     };
     // A PodDisruptionBudget changes what may be drained: the autoscalers look again.
     pdbs.on('add', () => this.debounceAll());
