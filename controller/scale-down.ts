@@ -122,7 +122,10 @@ function bySize(a: { req: ResourceList }, b: { req: ResourceList }): number {
  * the room when `commit`; returns the pods that fit nowhere.
  */
 export function placeElsewhere(pods: readonly V1Pod[], rooms: Room[], commit: boolean): V1Pod[] {
-  const items = pods.map((pod) => ({ pod, compiled: compilePod(pod), req: podRequests(pod) })).sort(bySize);
+  // A bound pod's nodeName says where it runs now, not where its replacement may go.
+  const items = pods
+    .map((pod) => ({ pod, compiled: compilePod({ ...pod, spec: { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName: undefined } }), req: podRequests(pod) }))
+    .sort(bySize);
   const spent = new Map<Room, ResourceList>();
   const freeOf = (r: Room): ResourceList => spent.get(r) ?? r.free;
   const nowhere: V1Pod[] = [];
