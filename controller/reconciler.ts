@@ -390,12 +390,14 @@ export class Reconciler {
     if (demandBlocked && cooldownEnd !== undefined && (decision.waiting.length > 0 || pressureDeficit)) wakeAts.push(cooldownEnd);
 
     // 4b. Scale-down: the drains in flight, then the candidates (see scale-down.ts).
+    const relevantPending = allPods.map((p) => p.compiled).filter((c) => selected.some((m) => fits(c, emptyCandidate(m))));
     const sd = this.scaleDownStep({
       bma,
       selected,
       next,
-      pendingCompiled: allPods.map((p) => p.compiled),
-      pendingCount: pending.length,
+      // Only pending pods one of this autoscaler's machines could host hold its scale-down.
+      pendingCompiled: relevantPending,
+      pendingCount: relevantPending.length,
       pressured: pressure.readings.filter((r) => r.pressured).map((r) => `${r.category} pressure (${r.reason ?? 'rising'})`),
       rising: pressure.readings.filter((r) => r.ratePerMinute >= RISING_PER_MINUTE).map((r) => `${r.category} utilisation rising ${r.ratePerMinute.toFixed(3)}/min`),
       scaleUpInFlight: inFlight + decision.powerOn.length,
@@ -689,11 +691,16 @@ export class Reconciler {
     }
     const inFlight = [...next.values()].filter((s) => s.phase === 'Draining' || s.phase === 'PoweringOff').length;
     let paused: string | undefined;
+    const failure = out.failure ?? prev.lastScaleDownFailure;
+    const failedAt = failure ? Date.parse(failure.time) : undefined;
+    const cooldownMs = sd.cooldownSeconds * 1000;
+    if (forcing && failedAt !== undefined && now < failedAt + cooldownMs) {
+      // Deletion retries a failed drain too, but not at once: the same cooldown as scale-down.
+      paused = `cooldown after the failed drain of ${failure?.machine ?? '?'}, until ${iso(failedAt + cooldownMs)}`;
+      wakeAts.push(failedAt + cooldownMs);
+    }
     if (!forcing) {
       const lastEvent = prev.lastScaleEvent ? Date.parse(prev.lastScaleEvent.time) : undefined;
-      const failure = out.failure ?? prev.lastScaleDownFailure;
-      const failedAt = failure ? Date.parse(failure.time) : undefined;
-      const cooldownMs = sd.cooldownSeconds * 1000;
       if (deleting) paused = 'the autoscaler is being deleted with deletionPolicy Retain';
       else if (input.unread > 0) paused = `waiting for the power state of ${input.unread} machine(s)`;
       else if (input.pendingCount > 0) paused = `${input.pendingCount} unschedulable pod(s) wait for room`;

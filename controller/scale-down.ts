@@ -124,7 +124,7 @@ function bySize(a: { req: ResourceList }, b: { req: ResourceList }): number {
 export function placeElsewhere(pods: readonly V1Pod[], rooms: Room[], commit: boolean): V1Pod[] {
   // A bound pod's nodeName says where it runs now, not where its replacement may go.
   const items = pods
-    .map((pod) => ({ pod, compiled: compilePod({ ...pod, spec: { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName: undefined } }), req: podRequests(pod) }))
+    .map((pod) => ({ pod, compiled: compilePod(unbound(pod)), req: podRequests(pod) }))
     .sort(bySize);
   const spent = new Map<Room, ResourceList>();
   const freeOf = (r: Room): ResourceList => spent.get(r) ?? r.free;
@@ -146,6 +146,11 @@ export function placeElsewhere(pods: readonly V1Pod[], rooms: Room[], commit: bo
   }
   if (commit) for (const [room, free] of spent) room.free = free;
   return nowhere;
+}
+
+function unbound(pod: V1Pod): V1Pod {
+  const { nodeName: _n, ...spec } = pod.spec ?? { containers: [] };
+  return { ...pod, spec };
 }
 
 function describeNeeds(pod: V1Pod): string {

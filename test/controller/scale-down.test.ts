@@ -191,7 +191,7 @@ t.test('deletion (force): every machine is drained regardless of load, budgets l
     spec: { selector: { matchLabels: { app: 'web' } } },
     status: { disruptionsAllowed: 0, currentHealthy: 1, desiredHealthy: 1, expectedPods: 1, observedGeneration: 1 },
   };
-  const busy = ready('a', [pod('a', '7')], { unneededSince: undefined, disruption: 'Next' });
+  const busy = ready('a', [pod('a', '7')], { disruption: 'Next' });
   const plan = planScaleDown(input([busy], [], { force: true, ignoreBudgets: true, pdbs: [pdb] }));
   t.same(plan.drain, ['a']);
   const blocked = planScaleDown(input([ready('a', [pod('a', '1', { annotations: { 'autoscaling.bamel.io/do-not-disrupt': 'true' } })])], [], { force: true, ignoreBudgets: true }));
