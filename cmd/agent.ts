@@ -84,6 +84,7 @@ async function runStandalone(flags: AgentFlags): Promise<void> {
   const { probe, cgroupRoot } = openProbe(flags);
   let totals;
   const started = Date.now();
+  process.stderr.write(`bamel agent: attached at ${cgroupRoot}, counting for ${seconds}s (SIGINT ends it early)\n`);
   try {
     await untilSignal(seconds * 1000);
     totals = probe.read();
