@@ -12,7 +12,7 @@ import { NetLab, bpfSkipReason, run } from '../helpers/netlab.js';
  * packet (20 to 60 bytes of TCP header).
  */
 
-const skip = bpfSkipReason();
+const skip = bpfSkipReason() ?? false;
 const ours = ['count_ingress', 'count_egress', 'cgroup_gone', 'tcp_retransmit'];
 
 interface Row {
