@@ -84,24 +84,30 @@ export class NetLab {
     return dir;
   }
 
-  /** A server in its own namespace and in the cgroup `relative` (kubelet-style path). */
-  async startServer(relative: string): Promise<TestHost> {
+  /** A network namespace joined to this one by a veth pair: its name and the two addresses. */
+  async makeHost(): Promise<{ netns: string; address: string; hostAddress: string }> {
     const n = this.netnses.length;
     const netns = `bml${this.id}${n}`;
     const hostIf = `bh${this.id}${n}`;
     const nsIf = `bn${this.id}${n}`;
     const a = `10.${this.subnet}.${this.subnetB}.${n * 4}`.split('.').map(Number);
-    const host = `${a[0]}.${a[1]}.${a[2]}.${(a[3] as number) + 1}`;
+    const hostAddress = `${a[0]}.${a[1]}.${a[2]}.${(a[3] as number) + 1}`;
     const address = `${a[0]}.${a[1]}.${a[2]}.${(a[3] as number) + 2}`;
     await run('ip', ['netns', 'add', netns]);
     this.netnses.push(netns);
     await run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf]);
     await run('ip', ['link', 'set', nsIf, 'netns', netns]);
-    await run('ip', ['addr', 'add', `${host}/30`, 'dev', hostIf]);
+    await run('ip', ['addr', 'add', `${hostAddress}/30`, 'dev', hostIf]);
     await run('ip', ['link', 'set', hostIf, 'up']);
     await run('ip', ['-n', netns, 'addr', 'add', `${address}/30`, 'dev', nsIf]);
     await run('ip', ['-n', netns, 'link', 'set', nsIf, 'up']);
     await run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+    return { netns, address, hostAddress };
+  }
+
+  /** A server in its own namespace and in the cgroup `relative` (kubelet-style path). */
+  async startServer(relative: string): Promise<TestHost> {
+    const { netns, address, hostAddress: host } = await this.makeHost();
     const cgroup = this.makeCgroup(relative);
     const port = 18080;
     // The process joins its cgroup before it exists as a server: its sockets are created there.
