@@ -14,6 +14,8 @@ import { ControllerMetrics } from './metrics.js';
 import { isNodeReady, unschedulableSince } from './observe.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler, type ClusterCaps, type Stores } from './reconciler.js';
+import { TRAFFIC_PLURAL, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
+import { TrafficDemand } from './traffic.js';
 
 export interface ManagerOptions {
   kc: k8s.KubeConfig;
@@ -66,6 +68,12 @@ export class Manager {
     pdbs: ResourceInformer<k8s.V1PodDisruptionBudget>;
     secrets: ResourceInformer<SecretMetadata>;
   };
+  /**
+   * The eBPF agents' TrafficReports. Outside `informers`: the manager does not wait for it
+   * (a cluster without agents, or without the CRD, still scales on pending pods).
+   */
+  private readonly trafficReports: ResourceInformer<TrafficReport>;
+  readonly traffic: TrafficDemand;
   private readonly pool: BmcPool;
   private readonly actuator: Actuator;
   private readonly reconciler: Reconciler;
@@ -93,6 +101,17 @@ export class Manager {
       secrets: informer<SecretMetadata>('/api/v1/secrets', { metadataOnly: true }),
     };
     this.stores = this.informers;
+    this.trafficReports = informer<TrafficReport>(`/apis/${GROUP}/${VERSION}/${TRAFFIC_PLURAL}`);
+    const trafficEvents = new EventRecorder(opts.kc, 'bamel-controller', this.identity, log.child({ component: 'events' }));
+    this.traffic = new TrafficDemand(
+      { reports: this.trafficReports, pods: this.informers.pods, nodes: this.informers.nodes },
+      {
+        onSurge: (autoscaler, surge, replica) => {
+          log.info({ autoscaler, surge, workload: `${replica.metadata?.namespace}/${replica.metadata?.name}` }, 'traffic surge: room for one more replica is needed');
+          trafficEvents.emit({ apiVersion: `${GROUP}/${VERSION}`, kind: 'BareMetalAutoscaler', name: autoscaler }, 'Normal', 'NetworkPressure', `${surge}: no Ready node has room for one more replica`);
+        },
+      },
+    );
     this.pool = new BmcPool({
       logger: log.child({ component: 'power' }),
       ...(opts.bmcTimeouts ? { timeouts: opts.bmcTimeouts } : {}),
@@ -148,6 +167,7 @@ export class Manager {
         resyncMs: 30_000,
         caps: opts.caps,
       },
+      traffic: this.traffic,
     });
     this.wireEvents();
   }
@@ -168,7 +188,20 @@ export class Manager {
     const { autoscalers, inventories, nodes, pods, pdbs, secrets } = this.informers;
     autoscalers.on('add', (a) => this.queue?.add(a.metadata.name));
     autoscalers.on('update', (a) => this.queue?.add(a.metadata.name));
-    autoscalers.on('delete', (a) => this.queue?.add(a.metadata.name));
+    autoscalers.on('delete', (a) => {
+      this.traffic.forget(a.metadata.name);
+      this.queue?.add(a.metadata.name);
+    });
+    // A new TrafficReport: the autoscalers that watch network pressure look again.
+    const byTraffic = (): void => {
+      for (const a of autoscalers.list()) {
+        const n = a.spec.pressure.network;
+        if (n.requestsPerSecondRate > 0 || n.bytesPerSecondRate > 0) this.queue?.add(a.metadata.name);
+      }
+    };
+    this.trafficReports.on('add', byTraffic);
+    this.trafficReports.on('update', byTraffic);
+    this.trafficReports.on('delete', byTraffic);
     const byInventory = (cm: k8s.V1ConfigMap): void => {
       for (const a of autoscalers.list()) {
         if (a.spec.inventory.namespace === cm.metadata?.namespace && a.spec.inventory.name === cm.metadata?.name) this.queue?.add(a.metadata.name);
@@ -251,6 +284,7 @@ export class Manager {
   async start(): Promise<void> {
     const log = this.opts.logger;
     for (const inf of Object.values(this.informers)) inf.start();
+    this.trafficReports.start();
     await this.serve();
     if (!this.opts.leaderElect) {
       log.warn('leader election is off: this replica reconciles; run one replica only');
@@ -370,6 +404,7 @@ export class Manager {
     await this.electionDone;
     await Promise.all(this.servers.map((s) => s.close()));
     await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+    await this.trafficReports.stop();
     await this.pool.close();
   }
 

@@ -29,6 +29,7 @@ import { isDaemonSetPod, isMirrorPod, isNodeReady, PodIndex, toVector, unschedul
 import { PressureTracker } from './pressure-tracker.js';
 import { hasDrainingTaint, planScaleDown, type PlacementNode, type ReadyMachine, type ScaleDownPlan } from './scale-down.js';
 import { selectorMatches } from './select.js';
+import type { TrafficDemandSource } from './traffic.js';
 import type { ResourceVector } from './scoring.js';
 
 export interface Store<T> {
@@ -81,6 +82,8 @@ export interface ReconcilerDeps {
    * (throw a ConflictError on a stale resourceVersion).
    */
   api?: AutoscalerApi;
+  /** Traffic pressure from the eBPF agents' TrafficReports (controller/traffic.ts). */
+  traffic?: TrafficDemandSource;
 }
 
 export interface AutoscalerApi {
@@ -272,7 +275,12 @@ export class Reconciler {
 
     // 2. Pods and capacity.
     const pending = this.pendingFor(name, now);
-    const allPods = pending.map((p) => {
+    // >>> traffic pressure (controller/traffic.ts): a surging workload with no room left asks
+    // for one more replica, decided like a pending pod; its network reading joins status.pressure.
+    const traffic = this.deps.traffic?.observe(name, spec, selected, now);
+    const demand = [...pending, ...(traffic?.demand ?? [])];
+    // <<< traffic pressure
+    const allPods = demand.map((p) => {
       const c = this.pods.compile(p);
       return { pod: p, compiled: c.pod, requests: c.requests, signature: c.signature };
     });
@@ -318,6 +326,7 @@ export class Reconciler {
     // 3. Pressure over the Ready machines.
     const readyMachines = selected.filter((m) => phaseOf(m.name) === 'Ready');
     const pressure = this.pressure.observe(name, spec, readyMachines, (n) => this.deps.stores.nodes.get(n), (n) => this.pods.requestedOn(n), now);
+    if (traffic) pressure.readings.push(traffic.reading); // traffic pressure: the network category
 
     // 4. Safety: the budget for powering on.
     const onPhases = new Set(['PoweringOn', 'Joining', 'Ready', 'Draining', 'PoweringOff']);

@@ -94,6 +94,7 @@ export async function startScene(t: Teardown, prefix: string, machines: SceneMac
   await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'config/crd/bases')]);
   // On a fresh cluster the API serves the kind only once the CRD is Established.
   await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', 'crd/baremetalautoscalers.autoscaling.bamel.io']);
+  await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', 'crd/trafficreports.autoscaling.bamel.io']);
   return {
     ns,
     names,
