@@ -1,7 +1,7 @@
 import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import type { ParsedMachine } from '../api/inventory.js';
 import { DRAINING_TAINT, type Disruption, type MachineStatus, type ScaleDown } from '../api/v1alpha1/baremetalautoscaler.js';
-import { candidateFromNode, compileCandidate, compilePod, fits, formatResource, podRequests, type CompiledCandidate, type ResourceList } from '../scheduling/index.js';
+import { candidateFromNode, compileCandidate, compilePod, fits, formatResource, podRequests, type CompiledCandidate, type CompiledPod, type ResourceList } from '../scheduling/index.js';
 import { isMovable, nodeBlocker, podBlockers, podRef, type Blocker } from './blockers.js';
 import { isDaemonSetPod, isMirrorPod, isNodeReady } from './observe.js';
 
@@ -100,13 +100,21 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** A Node's free room as the planner spends it, pod by pod. */
 interface Room {
-  compiled: CompiledCandidate;
-  free: ResourceList;
+  name: string;
+  /** The Node as the feasibility engine sees it; its `free` is what is left. */
+  candidate: CompiledCandidate;
 }
 
 function roomOf(n: PlacementNode): Room {
-  const compiled = compileCandidate(candidateFromNode(n.node, n.pods));
-  return { compiled, free: new Map(compiled.free) };
+  const candidate = compileCandidate(candidateFromNode(n.node, n.pods));
+  return { name: candidate.name, candidate };
+}
+
+/** A pod as the planner moves it: compiled once per plan. */
+interface Movable {
+  pod: V1Pod;
+  compiled: CompiledPod;
+  req: ResourceList;
 }
 
 /** Largest first: by cpu, then memory. */
@@ -118,33 +126,32 @@ function bySize(a: { req: ResourceList }, b: { req: ResourceList }): number {
 }
 
 /**
- * Places the pods on the rooms (first fit, fullest room first, largest pod first) and spends
- * the room when `commit`; returns the pods that fit nowhere.
+ * Places the pods (largest first) on the rooms, in the order given (fullest first), skipping
+ * the excluded ones, first fit; spends the room when `commit`. Returns the pods that fit
+ * nowhere.
  */
-export function placeElsewhere(pods: readonly V1Pod[], rooms: Room[], commit: boolean): V1Pod[] {
-  // A bound pod's nodeName says where it runs now, not where its replacement may go.
-  const items = pods
-    .map((pod) => ({ pod, compiled: compilePod(unbound(pod)), req: podRequests(pod) }))
-    .sort(bySize);
-  const spent = new Map<Room, ResourceList>();
-  const freeOf = (r: Room): ResourceList => spent.get(r) ?? r.free;
+function placeElsewhere(items: readonly Movable[], rooms: readonly Room[], exclude: (name: string) => boolean, commit: boolean): V1Pod[] {
+  const spent = new Map<Room, CompiledCandidate>();
   const nowhere: V1Pod[] = [];
-  const order = [...rooms].sort((a, b) => {
-    const fa = a.free.get('cpu') ?? 0n;
-    const fb = b.free.get('cpu') ?? 0n;
-    return fa < fb ? -1 : fa > fb ? 1 : a.compiled.name < b.compiled.name ? -1 : 1;
-  });
-  for (const it of items) {
-    const room = order.find((r) => fits(it.compiled, { ...r.compiled, free: freeOf(r) }));
-    if (!room) {
+  for (const it of [...items].sort(bySize)) {
+    let placed: Room | undefined;
+    for (const r of rooms) {
+      if (exclude(r.name)) continue;
+      if (fits(it.compiled, spent.get(r) ?? r.candidate)) {
+        placed = r;
+        break;
+      }
+    }
+    if (!placed) {
       nowhere.push(it.pod);
       continue;
     }
-    const free = new Map(freeOf(room));
+    const before = spent.get(placed) ?? placed.candidate;
+    const free = new Map(before.free);
     for (const [res, v] of it.req) free.set(res, (free.get(res) ?? 0n) - v);
-    spent.set(room, free);
+    spent.set(placed, { ...before, free });
   }
-  if (commit) for (const [room, free] of spent) room.free = free;
+  if (commit) for (const [room, c] of spent) room.candidate = c;
   return nowhere;
 }
 
@@ -177,7 +184,7 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
   interface Eligible {
     r: ReadyMachine;
     plan: MachinePlan;
-    movable: V1Pod[];
+    movable: Movable[];
   }
   const eligible: Eligible[] = [];
   const byNs = new Map<string, V1PodDisruptionBudget[]>();
@@ -190,12 +197,19 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
 
   // Rooms on every other Ready Node, one per Node: the fit of one machine's pods is checked
   // against all of them but its own.
-  const rooms = new Map<string, Room>();
+  const rooms: Room[] = [];
   for (const n of input.nodes) {
-    const name = n.node.metadata?.name ?? '';
     if (!isNodeReady(n.node) || hasDrainingTaint(n.node)) continue;
-    rooms.set(name, roomOf(n));
+    rooms.push(roomOf(n));
   }
+  // Fullest first (least free cpu), so that moved pods pack onto machines that stay on.
+  rooms.sort((a, b) => {
+    const fa = a.candidate.free.get('cpu') ?? 0n;
+    const fb = b.candidate.free.get('cpu') ?? 0n;
+    return fa < fb ? -1 : fa > fb ? 1 : a.name < b.name ? -1 : 1;
+  });
+  // A bound pod's nodeName says where it runs now, not where its replacement may go.
+  const movables = (pods: readonly V1Pod[]): Movable[] => pods.map((pod) => ({ pod, compiled: compilePod(unbound(pod)), req: podRequests(pod) }));
 
   for (const r of input.ready) {
     const name = r.machine.name;
@@ -227,13 +241,13 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     const nb = nodeBlocker(r.node);
     if (nb) plan.blockers.push(nb);
     for (const p of movable) plan.blockers.push(...podBlockers(p, { pdbs: byNs.get(p.metadata?.namespace ?? '') ?? [], ...(input.ignoreBudgets ? { ignoreBudgets: true } : {}) }));
+    const items = movables(movable);
     if (!input.force) {
-      const others = [...rooms.entries()].filter(([n]) => n !== name).map(([, room]) => room);
-      for (const p of placeElsewhere(movable, others, false)) {
+      for (const p of placeElsewhere(items, rooms, (n) => n === name, false)) {
         plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podRef(p)} fits on no other Ready Node${describeNeeds(p)}` });
       }
     }
-    if (plan.blockers.length === 0) eligible.push({ r, plan, movable });
+    if (plan.blockers.length === 0) eligible.push({ r, plan, movable: items });
   }
 
   // Ranking: highest power cost, most capacity freed, fewest pods to move, then name.
@@ -273,8 +287,8 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     }
     if (!input.force) {
       // The pods of the machines chosen before this one are placed first: room is spent once.
-      const others = [...rooms.entries()].filter(([n]) => n !== e.r.machine.name && !chosen.has(n)).map(([, room]) => room);
-      const nowhere = placeElsewhere(e.movable, others, true);
+      const self = e.r.machine.name;
+      const nowhere = placeElsewhere(e.movable, rooms, (n) => n === self || chosen.has(n), true);
       if (nowhere.length > 0) {
         for (const p of nowhere) {
           e.plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podRef(p)} fits on no other Ready Node once ${[...chosen].join(', ')} is drained${describeNeeds(p)}` });
@@ -283,7 +297,6 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
       }
     }
     chosen.add(e.r.machine.name);
-    rooms.delete(e.r.machine.name);
     slots--;
     remainingOn--;
     e.plan.disruption = 'Next';
