@@ -1,10 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { GROUP, INVENTORY_LABEL, PLURAL, VERSION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { BmcPool } from '../power/pool.js';
 import { readCredentialsSecret } from '../power/secrets.js';
+import { Extender } from '../extender/extender.js';
+import { ExtenderMetrics } from '../extender/metrics.js';
+import { buildExtenderServer } from '../extender/server.js';
 import { Actuator } from './actuator.js';
 import { EventRecorder } from './events.js';
 import { ResourceInformer } from './informer.js';
@@ -27,6 +32,10 @@ export interface ManagerOptions {
   /** host:port, or "0" to serve no metrics. */
   metricsBindAddress: string;
   healthProbeBindAddress: string;
+  /** host:port of the scheduler extender, or "0" (the default) to serve none. */
+  extenderBindAddress?: string;
+  /** A directory with tls.crt and tls.key: the extender serves HTTPS. */
+  extenderCertDir?: string;
   caps: ClusterCaps;
   /** Only autoscalers matching this label selector (sharding among manager deployments). */
   autoscalerSelector?: string;
@@ -311,6 +320,39 @@ export class Manager {
         return { status: 'ok', leader: this.leading };
       });
     });
+    await this.serveExtender();
+  }
+
+  /** The scheduler extender (extender/): on every replica, over this replica's caches. */
+  private async serveExtender(): Promise<void> {
+    const address = this.opts.extenderBindAddress ?? '0';
+    if (address === '0' || address === '') return;
+    const i = address.lastIndexOf(':');
+    const host = (address.slice(0, i) || '0.0.0.0').replace(/^\[|\]$/g, '');
+    const port = Number(address.slice(i + 1));
+    if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new Error(`--extender-bind-address must be host:port, :port or "0", got ${JSON.stringify(address)}`);
+    }
+    const dir = this.opts.extenderCertDir;
+    let https: { cert: Buffer; key: Buffer } | undefined;
+    if (dir) {
+      try {
+        https = { cert: readFileSync(join(dir, 'tls.crt')), key: readFileSync(join(dir, 'tls.key')) };
+      } catch (err) {
+        throw new Error(`--extender-cert-dir ${dir}: reading tls.crt and tls.key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+    }
+    const metrics = new ExtenderMetrics(this.metrics.registry);
+    const app = buildExtenderServer({
+      extender: new Extender(this.informers, metrics),
+      metrics,
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+      logger: this.opts.logger.child({ component: 'extender' }) as FastifyBaseLogger,
+      ...(https ? { https } : {}),
+    });
+    await app.listen({ host, port });
+    this.servers.push(app);
+    this.opts.logger.info({ address: app.addresses().map((a) => (typeof a === 'string' ? a : `${a.address}:${a.port}`)), https: https !== undefined }, 'scheduler extender serving');
   }
 
   /** Addresses the HTTP servers listen on (for tests). */
