@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { ExtenderRequestError, type Extender } from './extender.js';
 import type { ExtenderMetrics } from './metrics.js';
 import { ExtenderArgsSchema, type ExtenderArgs } from './protocol.js';
@@ -32,7 +32,7 @@ export function buildExtenderServer(opts: ExtenderServerOptions): FastifyInstanc
   const bodyLimit = opts.bodyLimit ?? EXTENDER_BODY_LIMIT;
   const app = Fastify({
     loggerInstance: opts.logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     requestTimeout: 30_000,
     // Strict: no coercion ("NodeNames": "a" is not ["a"]), nothing removed from the body.
