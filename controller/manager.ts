@@ -17,6 +17,7 @@ import { LeaderElector } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
 import { isNodeReady, unschedulableSince } from './observe.js';
 import { WorkQueue } from './queue.js';
+import { FEASIBILITY_ANNOTATION, PodVerdicts } from './verdict.js';
 import { Reconciler, type ClusterCaps, type Stores } from './reconciler.js';
 
 export interface ManagerOptions {
@@ -85,6 +86,8 @@ export class Manager {
   private batchTimer: NodeJS.Timeout | undefined;
   private leading = false;
   private electionDone: Promise<void> | undefined;
+  /** The leader's pod feasibility marks (verdict.ts); undefined on followers. */
+  private verdicts: PodVerdicts | undefined;
 
   constructor(private readonly opts: ManagerOptions) {
     this.identity = opts.identity ?? `${hostname()}_${Math.random().toString(36).slice(2, 10)}`;
@@ -161,6 +164,11 @@ export class Manager {
         if (a.spec.inventory.namespace === cm.metadata?.namespace && a.spec.inventory.name === cm.metadata?.name) this.queue?.add(a.metadata.name);
       }
     };
+    // The powered-off machines may be others: the pod feasibility marks are looked at again.
+    for (const e of ['add', 'update', 'delete'] as const) {
+      autoscalers.on(e, () => this.verdicts?.machinesChanged());
+      inventories.on(e, () => this.verdicts?.machinesChanged());
+    }
     inventories.on('add', byInventory);
     inventories.on('update', byInventory);
     inventories.on('delete', byInventory);
@@ -172,6 +180,7 @@ export class Manager {
     nodes.on('update', nodeChanged);
     nodes.on('delete', (n) => nodeChanged(n));
     const podChanged = (p: k8s.V1Pod, old?: k8s.V1Pod): void => {
+      this.verdicts?.podChanged(p);
       this.reconciler.podsChanged();
       const pendingNow = unschedulableSince(p) !== undefined;
       const pendingBefore = old ? unschedulableSince(old) !== undefined : false;
@@ -275,6 +284,7 @@ export class Manager {
         if (signal.aborted) return;
         await new Promise((r) => setTimeout(r, 50));
       }
+      this.startVerdicts(signal);
       this.enqueueAll();
       await queue.run(async (key, s) => {
         if (s.aborted || signal.aborted) return;
@@ -290,6 +300,35 @@ export class Manager {
       }, 1);
     })().catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'reconcile workers stopped'));
     signal.addEventListener('abort', () => void queue.shutDown({ drain: false }), { once: true });
+  }
+
+  /** Leader only, on warm caches: an empty autoscaler cache would look like no machine at all. */
+  private startVerdicts(signal: AbortSignal): void {
+    const core = this.opts.kc.makeApiClient(k8s.CoreV1Api);
+    const recorder = new EventRecorder(this.opts.kc, 'bamel-controller', this.identity, this.opts.logger.child({ component: 'verdict-events' }));
+    const verdicts = new PodVerdicts({
+      autoscalers: this.informers.autoscalers,
+      inventories: this.informers.inventories,
+      pods: this.informers.pods,
+      writeMark: async (namespace, name, resourceVersion, value) => {
+        await core.patchNamespacedPod(
+          { namespace, name, body: { metadata: { resourceVersion, annotations: { [FEASIBILITY_ANNOTATION]: value } } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        );
+      },
+      emit: (obj, type, reason, message) => recorder.emit(obj, type, reason, message),
+      logger: this.opts.logger.child({ component: 'verdict' }),
+    });
+    this.verdicts = verdicts;
+    verdicts.machinesChanged();
+    signal.addEventListener(
+      'abort',
+      () => {
+        verdicts.stop();
+        if (this.verdicts === verdicts) this.verdicts = undefined;
+      },
+      { once: true },
+    );
   }
 
   private async serve(): Promise<void> {
