@@ -107,6 +107,18 @@ t.test('kube-scheduler with the extender: drain-aware filtering, packing, both n
       return pods.length >= n ? pods : false;
     });
 
+  await t.test('control: the same scheduler without the extender puts the pod on the emptier Node', async (t) => {
+    const plain = startSecondScheduler(`bamel-plain-${id}`, { extender: false });
+    t.teardown(() => plain.stop());
+    await plain.started;
+    await deployment('control', 1, 'pack', '1', plain.schedulerName);
+    const [p] = await bound('control', 1);
+    t.equal(p?.spec?.nodeName, node('empty'), 'default scoring (LeastAllocated) spreads');
+    await apps.deleteNamespacedDeployment({ name: 'control', namespace: ns });
+    await plain.stop();
+    await waitFor('control pod gone', 30_000, async () => (await podsOf('control')).length === 0);
+  });
+
   for (const mode of ['nodeCacheCapable: true (the cluster scheduler)', 'nodeCacheCapable: false (a second kube-scheduler)'] as const) {
     const cached = mode.startsWith('nodeCacheCapable: true');
     const schedulerName = cached ? undefined : `bamel-nocache-${id}`;
