@@ -85,11 +85,11 @@ export interface SecondScheduler {
  * scheduler name and the changes asked for (nodeCacheCapable: false, or no extender at all);
  * no serving port, so it collides with nothing. Pods choose it by spec.schedulerName.
  */
-export function startSecondScheduler(schedulerName: string, opts: { nodeCacheCapable?: boolean; extender?: boolean }): SecondScheduler {
+export function startSecondScheduler(schedulerName: string, opts: { nodeCacheCapable?: boolean; extender?: boolean; extenderAddress?: string }): SecondScheduler {
   const state = dirname(kubeconfigPath);
   let config = readFileSync(join(repoRoot, 'config', 'scheduler', 'kube-scheduler-config.yaml'), 'utf8')
     .replaceAll('KUBECONFIG_PATH', join(state, 'scheduler.kubeconfig'))
-    .replaceAll('EXTENDER_URL_PREFIX', `http://${extenderAddress}/extender`)
+    .replaceAll('EXTENDER_URL_PREFIX', `http://${opts.extenderAddress ?? extenderAddress}/extender`)
     .replace('schedulerName: default-scheduler', `schedulerName: ${schedulerName}`);
   if (opts.nodeCacheCapable === false) config = config.replace('nodeCacheCapable: true', 'nodeCacheCapable: false');
   if (opts.extender === false) config = config.slice(0, config.indexOf('\nextenders:')) + '\n';
