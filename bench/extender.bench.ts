@@ -71,12 +71,14 @@ async function main(): Promise<void> {
       await core.createNode({ body: node });
     });
     created = total;
-    await waitFor(`${total} Nodes Ready`, 600_000, async () => {
-      const list = await core.listNode({ labelSelector: label, resourceVersion: '0' });
-      const ready = list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
-      return ready >= total;
-    }, 2000);
-    log(`${total} Nodes Ready after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    // kwok heartbeats every Node through its Lease; on a busy machine a few lag behind and are
+    // NotReady for a while (tainted, so the scheduler skips them): 95 % is enough to measure.
+    await waitFor(`${total} Nodes Ready`, 600_000, async () => (await readyNodes()) >= 0.95 * total, 2000);
+    log(`${await readyNodes()} of ${total} Nodes Ready after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  };
+  const readyNodes = async (): Promise<number> => {
+    const list = await core.listNode({ labelSelector: label, resourceVersion: '0' });
+    return list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
   };
 
   /** N pods for a scheduler not running yet; then the scheduler; first to last binding. */
@@ -127,7 +129,7 @@ async function main(): Promise<void> {
     bindings.sort((a, b) => a - b);
     const span = ((bindings.at(-1) ?? 0) - (bindings[0] ?? 0)) / 1000;
     const rate = (PODS - 1) / span;
-    log(`${variant} the extender, ${size} Nodes: ${PODS} pods in ${span.toFixed(2)} s = ${rate.toFixed(1)} pods/s`);
+    log(`${variant} the extender, ${size} Nodes (${await readyNodes()} Ready): ${PODS} pods in ${span.toFixed(2)} s = ${rate.toFixed(1)} pods/s`);
     await core.deleteCollectionNamespacedPod({ namespace: ns, labelSelector: `run=${schedulerName}`, gracePeriodSeconds: 0 });
     await waitFor('bench pods gone', 300_000, async () => (await core.listNamespacedPod({ namespace: ns, labelSelector: `run=${schedulerName}` })).items.length === 0, 1000);
     return rate;
