@@ -41,6 +41,20 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
   );
 }
 
+/** The API server of a busy 2-CPU machine sometimes drops a request: try again a few times. */
+async function retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (attempt >= 5 || code === 409 || code === 404) throw err;
+      log(`${what}: ${err instanceof Error ? err.message : String(err)}; again`);
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
+}
+
 const teardowns: (() => unknown)[] = [];
 const t = { teardown: (fn: () => unknown) => void teardowns.push(fn) };
 
@@ -68,7 +82,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     await pool(names, 24, async (name) => {
       const node = kwokNode({ name, capacity: { cpu: '32', memory: '128Gi', pods: '110' }, labels: { 'bench-extender': id } });
-      await core.createNode({ body: node });
+      await retry(`creating Node ${name}`, () => core.createNode({ body: node }));
     });
     created = total;
     // kwok heartbeats every Node through its Lease; on a busy machine a few lag behind and are
@@ -86,7 +100,7 @@ async function main(): Promise<void> {
     const schedulerName = `bench-${variant}-${size}-${id}`;
     const names = Array.from({ length: PODS }, (_, i) => `${variant}-${size}-${i}`);
     await pool(names, 24, (name) =>
-      core.createNamespacedPod({
+      retry(`creating pod ${name}`, () => core.createNamespacedPod({
         namespace: ns,
         body: {
           metadata: { name, labels: { run: schedulerName } },
@@ -97,7 +111,7 @@ async function main(): Promise<void> {
             containers: [{ name: 'c', image: 'registry.invalid/app:1', resources: { requests: { cpu: '100m', memory: '128Mi' } } }],
           },
         },
-      }),
+      })),
     );
     const bindings: number[] = [];
     const seen = new Set<string>();
@@ -130,7 +144,7 @@ async function main(): Promise<void> {
     const span = ((bindings.at(-1) ?? 0) - (bindings[0] ?? 0)) / 1000;
     const rate = (PODS - 1) / span;
     log(`${variant} the extender, ${size} Nodes (${await readyNodes()} Ready): ${PODS} pods in ${span.toFixed(2)} s = ${rate.toFixed(1)} pods/s`);
-    await core.deleteCollectionNamespacedPod({ namespace: ns, labelSelector: `run=${schedulerName}`, gracePeriodSeconds: 0 });
+    await retry('deleting the pods', () => core.deleteCollectionNamespacedPod({ namespace: ns, labelSelector: `run=${schedulerName}`, gracePeriodSeconds: 0 }));
     await waitFor('bench pods gone', 300_000, async () => (await core.listNamespacedPod({ namespace: ns, labelSelector: `run=${schedulerName}` })).items.length === 0, 1000);
     return rate;
   };
