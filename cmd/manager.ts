@@ -14,6 +14,8 @@ interface ManagerFlags {
   retryPeriod: string;
   metricsBindAddress: string;
   healthProbeBindAddress: string;
+  extenderBindAddress: string;
+  extenderCertDir?: string;
   maxTotalMachines?: string;
   maxTotalCpu?: string;
   maxTotalMemory?: string;
@@ -44,6 +46,8 @@ export function registerManagerCommand(program: Command): void {
     .option('--retry-period <s>', 'seconds between lease acquire/renew attempts', '2')
     .option('--metrics-bind-address <addr>', 'address of /metrics ("0" to disable)', ':8080')
     .option('--health-probe-bind-address <addr>', 'address of /healthz and /readyz', ':8081')
+    .option('--extender-bind-address <addr>', 'address of the kube-scheduler extender, POST /extender/filter and /extender/prioritize ("0" to disable)', ':8090')
+    .option('--extender-cert-dir <dir>', 'serve the extender over HTTPS with tls.crt and tls.key from this directory')
     .option('--max-total-machines <n>', 'cluster-wide cap: machines powered on across all autoscalers')
     .option('--max-total-cpu <quantity>', 'cluster-wide cap: cpu of the machines powered on across all autoscalers')
     .option('--max-total-memory <quantity>', 'cluster-wide cap: memory of the machines powered on across all autoscalers')
@@ -80,6 +84,8 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     retryPeriodMs: seconds('retry-period', flags.retryPeriod),
     metricsBindAddress: flags.metricsBindAddress,
     healthProbeBindAddress: flags.healthProbeBindAddress,
+    extenderBindAddress: flags.extenderBindAddress,
+    ...(flags.extenderCertDir ? { extenderCertDir: flags.extenderCertDir } : {}),
     caps,
     ...(flags.autoscalerSelector ? { autoscalerSelector: flags.autoscalerSelector } : {}),
     settleGraceMs: seconds('settle-grace', flags.settleGrace),

@@ -1,10 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { GROUP, INVENTORY_LABEL, PLURAL, SCALE_DOWN_DISABLED_ANNOTATION, VERSION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { BmcPool } from '../power/pool.js';
 import { readCredentialsSecret } from '../power/secrets.js';
+import { Extender } from '../extender/extender.js';
+import { ExtenderMetrics } from '../extender/metrics.js';
+import { buildExtenderServer } from '../extender/server.js';
 import { Actuator } from './actuator.js';
 import { Drainer } from './drain.js';
 import { EventRecorder } from './events.js';
@@ -13,6 +18,7 @@ import { LeaderElector } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
 import { isNodeReady, unschedulableSince } from './observe.js';
 import { WorkQueue } from './queue.js';
+import { FEASIBILITY_ANNOTATION, PodVerdicts } from './verdict.js';
 import { Reconciler, type ClusterCaps, type Stores } from './reconciler.js';
 import { TRAFFIC_PLURAL, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
 import { TrafficDemand } from './traffic.js';
@@ -30,6 +36,10 @@ export interface ManagerOptions {
   /** host:port, or "0" to serve no metrics. */
   metricsBindAddress: string;
   healthProbeBindAddress: string;
+  /** host:port of the scheduler extender, or "0" (the default) to serve none. */
+  extenderBindAddress?: string;
+  /** A directory with tls.crt and tls.key: the extender serves HTTPS. */
+  extenderCertDir?: string;
   caps: ClusterCaps;
   /** Only autoscalers matching this label selector (sharding among manager deployments). */
   autoscalerSelector?: string;
@@ -85,6 +95,8 @@ export class Manager {
   private batchTimer: NodeJS.Timeout | undefined;
   private leading = false;
   private electionDone: Promise<void> | undefined;
+  /** The leader's pod feasibility marks (verdict.ts); undefined on followers. */
+  private verdicts: PodVerdicts | undefined;
 
   constructor(private readonly opts: ManagerOptions) {
     this.identity = opts.identity ?? `${hostname()}_${Math.random().toString(36).slice(2, 10)}`;
@@ -207,6 +219,11 @@ export class Manager {
         if (a.spec.inventory.namespace === cm.metadata?.namespace && a.spec.inventory.name === cm.metadata?.name) this.queue?.add(a.metadata.name);
       }
     };
+    // The powered-off machines may be others: the pod feasibility marks are looked at again.
+    for (const e of ['add', 'update', 'delete'] as const) {
+      autoscalers.on(e, () => this.verdicts?.machinesChanged());
+      inventories.on(e, () => this.verdicts?.machinesChanged());
+    }
     inventories.on('add', byInventory);
     inventories.on('update', byInventory);
     inventories.on('delete', byInventory);
@@ -225,6 +242,7 @@ export class Manager {
     nodes.on('update', nodeChanged);
     nodes.on('delete', (n) => nodeChanged(n));
     const podChanged = (p: k8s.V1Pod, old?: k8s.V1Pod): void => {
+      this.verdicts?.podChanged(p);
       this.reconciler.podsChanged();
       const pendingNow = unschedulableSince(p) !== undefined;
       const pendingBefore = old ? unschedulableSince(old) !== undefined : false;
@@ -337,6 +355,7 @@ export class Manager {
         if (signal.aborted) return;
         await new Promise((r) => setTimeout(r, 50));
       }
+      this.startVerdicts(signal);
       this.enqueueAll();
       await queue.run(async (key, s) => {
         if (s.aborted || signal.aborted) return;
@@ -352,6 +371,35 @@ export class Manager {
       }, 1);
     })().catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'reconcile workers stopped'));
     signal.addEventListener('abort', () => void queue.shutDown({ drain: false }), { once: true });
+  }
+
+  /** Leader only, on warm caches: an empty autoscaler cache would look like no machine at all. */
+  private startVerdicts(signal: AbortSignal): void {
+    const core = this.opts.kc.makeApiClient(k8s.CoreV1Api);
+    const recorder = new EventRecorder(this.opts.kc, 'bamel-controller', this.identity, this.opts.logger.child({ component: 'verdict-events' }));
+    const verdicts = new PodVerdicts({
+      autoscalers: this.informers.autoscalers,
+      inventories: this.informers.inventories,
+      pods: this.informers.pods,
+      writeMark: async (namespace, name, resourceVersion, value) => {
+        await core.patchNamespacedPod(
+          { namespace, name, body: { metadata: { resourceVersion, annotations: { [FEASIBILITY_ANNOTATION]: value } } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        );
+      },
+      emit: (obj, type, reason, message) => recorder.emit(obj, type, reason, message),
+      logger: this.opts.logger.child({ component: 'verdict' }),
+    });
+    this.verdicts = verdicts;
+    verdicts.machinesChanged();
+    signal.addEventListener(
+      'abort',
+      () => {
+        verdicts.stop();
+        if (this.verdicts === verdicts) this.verdicts = undefined;
+      },
+      { once: true },
+    );
   }
 
   private async serve(): Promise<void> {
@@ -382,6 +430,39 @@ export class Manager {
         return { status: 'ok', leader: this.leading };
       });
     });
+    await this.serveExtender();
+  }
+
+  /** The scheduler extender (extender/): on every replica, over this replica's caches. */
+  private async serveExtender(): Promise<void> {
+    const address = this.opts.extenderBindAddress ?? '0';
+    if (address === '0' || address === '') return;
+    const i = address.lastIndexOf(':');
+    const host = (address.slice(0, i) || '0.0.0.0').replace(/^\[|\]$/g, '');
+    const port = Number(address.slice(i + 1));
+    if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new Error(`--extender-bind-address must be host:port, :port or "0", got ${JSON.stringify(address)}`);
+    }
+    const dir = this.opts.extenderCertDir;
+    let https: { cert: Buffer; key: Buffer } | undefined;
+    if (dir) {
+      try {
+        https = { cert: readFileSync(join(dir, 'tls.crt')), key: readFileSync(join(dir, 'tls.key')) };
+      } catch (err) {
+        throw new Error(`--extender-cert-dir ${dir}: reading tls.crt and tls.key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+    }
+    const metrics = new ExtenderMetrics(this.metrics.registry);
+    const app = buildExtenderServer({
+      extender: new Extender(this.informers, metrics),
+      metrics,
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+      logger: this.opts.logger.child({ component: 'extender' }) as FastifyBaseLogger,
+      ...(https ? { https } : {}),
+    });
+    await app.listen({ host, port });
+    this.servers.push(app);
+    this.opts.logger.info({ address: app.addresses().map((a) => (typeof a === 'string' ? a : `${a.address}:${a.port}`)), https: https !== undefined }, 'scheduler extender serving');
   }
 
   /** Addresses the HTTP servers listen on (for tests). */

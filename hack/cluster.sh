@@ -23,6 +23,8 @@ api_port="${BAMEL_APISERVER_PORT:-16443}"
 kcm_port="${BAMEL_KCM_PORT:-20257}"
 sched_port="${BAMEL_SCHEDULER_PORT:-20259}"
 kwok_port="${BAMEL_KWOK_PORT:-20247}"
+# Where kube-scheduler finds bamel's extender (a `bamel manager --extender-bind-address`).
+extender_port="${BAMEL_EXTENDER_PORT:-20290}"
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -150,8 +152,45 @@ secure_healthz() { curl -fsSk --max-time 2 "https://127.0.0.1:$1/healthz" >/dev/
 default_sa_exists() { "$bin/kubectl" --kubeconfig "$state/kubeconfig" get serviceaccount default -n default -o name >/dev/null 2>&1; }
 kwok_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$kwok_port/healthz" >/dev/null 2>&1; }
 
+# The scheduler's configuration from config/scheduler/ with this cluster's paths and ports.
+render_scheduler_config() {
+  sed -e "s#KUBECONFIG_PATH#$state/scheduler.kubeconfig#" \
+      -e "s#EXTENDER_URL_PREFIX#http://127.0.0.1:$extender_port/extender#" \
+      "$root/config/scheduler/kube-scheduler-config.yaml"
+}
+
+# A running cluster whose scheduler configuration changed (config/scheduler/ edited, another
+# BAMEL_EXTENDER_PORT): only kube-scheduler is restarted.
+refresh_scheduler() {
+  if render_scheduler_config | cmp -s - "$state/kube-scheduler-config.yaml"; then return 0; fi
+  log "kube-scheduler configuration changed: restarting kube-scheduler"
+  render_scheduler_config > "$state/kube-scheduler-config.yaml"
+  stop_scheduler
+  start_scheduler
+  wait_for kube-scheduler 60 secure_healthz "$sched_port"
+}
+
+stop_scheduler() {
+  local pid
+  if pid="$(running_pid kube-scheduler)"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pids/kube-scheduler.pid"
+}
+
+start_scheduler() {
+  start kube-scheduler \
+    --config "$state/kube-scheduler-config.yaml" \
+    --authentication-kubeconfig "$state/scheduler.kubeconfig" \
+    --authorization-kubeconfig "$state/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$sched_port" --profiling=false
+}
+
 cmd_up() {
   if all_running && api_healthy; then
+    refresh_scheduler
     log "local cluster already up (KUBECONFIG=$state/kubeconfig)"
     return 0
   fi
@@ -170,8 +209,11 @@ cmd_up() {
   write_kubeconfig "$state/controller-manager.kubeconfig" controller-manager
   write_kubeconfig "$state/scheduler.kubeconfig" scheduler
   write_kubeconfig "$state/kwok.kubeconfig" kwok
-  sed "s#KUBECONFIG_PATH#$state/scheduler.kubeconfig#" "$root/config/scheduler/kube-scheduler-config.yaml" \
-    > "$state/kube-scheduler-config.yaml"
+  # A scheduler still running from before with another configuration starts anew.
+  if [[ -f "$state/kube-scheduler-config.yaml" ]] && ! render_scheduler_config | cmp -s - "$state/kube-scheduler-config.yaml"; then
+    stop_scheduler
+  fi
+  render_scheduler_config > "$state/kube-scheduler-config.yaml"
   local t0=$SECONDS
 
   local fsync=()
@@ -215,11 +257,7 @@ cmd_up() {
     --node-monitor-period 2s --node-monitor-grace-period 20s \
     --kube-api-qps 200 --kube-api-burst 400 \
     --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10
-  start kube-scheduler \
-    --config "$state/kube-scheduler-config.yaml" \
-    --authentication-kubeconfig "$state/scheduler.kubeconfig" \
-    --authorization-kubeconfig "$state/scheduler.kubeconfig" \
-    --bind-address 127.0.0.1 --secure-port "$sched_port" --profiling=false
+  start_scheduler
   start kwok \
     --kubeconfig "$state/kwok.kubeconfig" \
     --config "$root/hack/kwok/kwok.yaml" \

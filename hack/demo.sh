@@ -64,7 +64,7 @@ bamel bmc status --inventory config/samples/inventory.yaml --machine rack-a-01
 
 step "bamel manager: leader-elected controller (logs in .local/logs/demo-manager.log)"
 node dist/cmd/bamel.js manager --namespace bamel-system --leader-elect --metrics-bind-address 127.0.0.1:18080 \
-  --health-probe-bind-address 127.0.0.1:18081 2> "$logs/demo-manager.log" > /dev/null &
+  --health-probe-bind-address 127.0.0.1:18081 --extender-bind-address 0 2> "$logs/demo-manager.log" > /dev/null &
 pids+=($!)
 echo $! >> "$pidfile"
 for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break; sleep 0.2; done
@@ -133,6 +133,8 @@ k get events -n default --field-selector involvedObject.kind=BareMetalAutoscaler
   -o custom-columns=REASON:.reason,MESSAGE:.message | grep -E 'REASON|Drain|PowerOff|PoweredOff|ScaleDownBlocked' | cut -c1-200
 printf '\nthe powered-off machine has no Node any more (it registers again when it boots):\n'
 k get nodes -L rack
+
+hack/demo-extender.sh
 
 step "metrics"
 curl -fsS http://127.0.0.1:18080/metrics > "$logs/demo-metrics.txt"

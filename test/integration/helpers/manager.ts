@@ -15,7 +15,11 @@ export interface RunningManager {
   exited: Promise<number | null>;
 }
 
-/** Runs `bamel manager` against the local cluster. */
+/**
+ * Runs `bamel manager` against the local cluster. The extender is off unless the test asks
+ * for it (`--extender-bind-address` in args): tests run several managers, a fixed port would
+ * collide.
+ */
 export function startManager(args: string[]): RunningManager {
   const child = spawn(
     process.execPath,
@@ -28,6 +32,7 @@ export function startManager(args: string[]): RunningManager {
       '127.0.0.1:0',
       '--health-probe-bind-address',
       '127.0.0.1:0',
+      ...(args.includes('--extender-bind-address') ? [] : ['--extender-bind-address', '0']),
       ...args,
     ],
     { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BAMEL_LOG_LEVEL: process.env.BAMEL_TEST_LOG_LEVEL ?? 'info' } },

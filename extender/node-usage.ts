@@ -1,0 +1,73 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { podRequests, type ReadonlyResourceList, type ResourceList } from '../scheduling/index.js';
+import type { WatchedCache } from './standings.js';
+
+const TERMINATED = new Set(['Succeeded', 'Failed']);
+
+interface Contribution {
+  node: string;
+  requests: ReadonlyResourceList;
+}
+
+/**
+ * What the pods bound to each Node request, kept up to date from the pod informer's events
+ * (one pod's requests are added or taken away as it changes), so that scoring a request
+ * against thousands of Nodes reads a sum per Node instead of walking every pod. Counted as
+ * kube-scheduler counts a Node's usage (scheduling/ podRequests with the resources a resize
+ * holds); terminated pods hold nothing.
+ */
+export class NodeUsage {
+  private readonly byPod = new Map<string, Contribution>();
+  private readonly byNode = new Map<string, ResourceList>();
+
+  constructor(pods?: WatchedCache<V1Pod>) {
+    if (pods === undefined) return;
+    pods.on('add', (p) => this.set(p));
+    pods.on('update', (p) => this.set(p));
+    pods.on('delete', (p) => this.remove(keyOf(p)));
+    for (const p of pods.list()) this.set(p);
+  }
+
+  /** Records the pod's current state (bound or not, terminated or not). */
+  set(pod: V1Pod): void {
+    const key = keyOf(pod);
+    const node = pod.spec?.nodeName;
+    if (!node || TERMINATED.has(pod.status?.phase ?? '')) {
+      this.remove(key);
+      return;
+    }
+    const prior = this.byPod.get(key);
+    const requests = podRequests(pod, { useStatusResources: true });
+    if (prior !== undefined) this.subtract(prior);
+    const c = { node, requests };
+    this.byPod.set(key, c);
+    let sum = this.byNode.get(node);
+    if (sum === undefined) this.byNode.set(node, (sum = new Map<string, bigint>()));
+    for (const [r, v] of requests) sum.set(r, (sum.get(r) ?? 0n) + v);
+  }
+
+  remove(key: string): void {
+    const prior = this.byPod.get(key);
+    if (prior === undefined) return;
+    this.byPod.delete(key);
+    this.subtract(prior);
+  }
+
+  /** The requests of the pods bound to the Node (empty when none). */
+  usedOn(node: string): ReadonlyResourceList {
+    return this.byNode.get(node) ?? EMPTY;
+  }
+
+  private subtract(c: Contribution): void {
+    const sum = this.byNode.get(c.node);
+    if (sum === undefined) return;
+    for (const [r, v] of c.requests) sum.set(r, (sum.get(r) ?? 0n) - v);
+    if ([...sum.values()].every((v) => v === 0n)) this.byNode.delete(c.node);
+  }
+}
+
+const EMPTY: ReadonlyResourceList = new Map();
+
+function keyOf(pod: V1Pod): string {
+  return pod.metadata?.uid ?? `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+}

@@ -1,0 +1,49 @@
+import type { ReadonlyResourceList } from '../scheduling/index.js';
+import { MAX_EXTENDER_PRIORITY } from './protocol.js';
+import type { Standing } from './standings.js';
+
+/**
+ * The prioritize score, 0..10 (README "The scheduler extender"): prefer machines that stay
+ * on, and among them the fullest once the pod is placed, so that pods pack onto few machines
+ * and the others empty out and can be powered off.
+ *
+ *   fullness = mean over R of min(1, (used_r + request_r) / allocatable_r)
+ *              R = cpu and memory, plus every other resource the pod requests that the
+ *              Node has (nvidia.com/gpu, hugepages-2Mi, ...); resources the Node has none
+ *              of are left out
+ *   score    = 5 + round(5 × fullness)   machine that stays on (or a Node no autoscaler manages)
+ *            = round(4 × fullness)       scale-down candidate (disruption: Candidate)
+ *            = 0                         machine the filter refuses (never reaches here from kube-scheduler)
+ *
+ * Every machine that stays on scores above every candidate: a pod placed on a candidate
+ * keeps it on, which is what scale-down is trying to undo.
+ */
+
+const BASE = ['cpu', 'memory'] as const;
+const STAYS_ON_FLOOR = 5;
+const CANDIDATE_CEILING = 4;
+
+export function fullness(allocatable: ReadonlyResourceList, used: ReadonlyResourceList, requests: ReadonlyResourceList): number {
+  let sum = 0;
+  let count = 0;
+  const add = (r: string): void => {
+    const alloc = allocatable.get(r) ?? 0n;
+    if (alloc <= 0n) return;
+    const after = (used.get(r) ?? 0n) + (requests.get(r) ?? 0n);
+    const ratio = Number(after) / Number(alloc);
+    sum += Math.min(1, Math.max(0, ratio));
+    count++;
+  };
+  for (const r of BASE) add(r);
+  for (const [r, v] of requests) {
+    if (v > 0n && r !== 'pods' && r !== 'cpu' && r !== 'memory') add(r);
+  }
+  return count === 0 ? 0 : sum / count;
+}
+
+export function score(full: number, standing: Standing | undefined, refused: boolean): number {
+  if (refused) return 0;
+  const f = Math.min(1, Math.max(0, Number.isFinite(full) ? full : 0));
+  if (standing?.disruption === 'Candidate') return Math.round(CANDIDATE_CEILING * f);
+  return Math.min(MAX_EXTENDER_PRIORITY, STAYS_ON_FLOOR + Math.round((MAX_EXTENDER_PRIORITY - STAYS_ON_FLOOR) * f));
+}
