@@ -23,6 +23,8 @@ interface ManagerFlags {
   bmcOperationTimeout: string;
   identity?: string;
   autoscalerSelector?: string;
+  webhookBindAddress: string;
+  webhookCertDir?: string;
 }
 
 function seconds(flag: string, v: string): number {
@@ -53,6 +55,8 @@ export function registerManagerCommand(program: Command): void {
     .option('--bmc-operation-timeout <s>', 'how long one power operation may take', '300')
     .option('--identity <id>', 'leader election identity (default: hostname and a random suffix)')
     .option('--autoscaler-selector <selector>', 'only manage BareMetalAutoscalers with these labels (e.g. shard=a)')
+    .option('--webhook-bind-address <addr>', 'address of the admission webhook server (HTTPS)', ':9443')
+    .option('--webhook-cert-dir <dir>', 'directory with the webhook serving certificate (tls.crt, tls.key), reloaded when it changes; without it the webhook server stays off')
     .action(async (flags: ManagerFlags) => {
       await runManager(flags);
     });
@@ -87,6 +91,8 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     gracefulTimeoutMs: seconds('graceful-power-off-timeout', flags.gracefulPowerOffTimeout),
     bmcTimeouts: { operationMs: seconds('bmc-operation-timeout', flags.bmcOperationTimeout) },
     logger,
+    webhookBindAddress: flags.webhookBindAddress,
+    ...(flags.webhookCertDir ? { webhookCertDir: flags.webhookCertDir } : {}),
     onLeadershipLost: () => {
       // A replica that lost its lease starts anew (its caches and in-memory state are suspect).
       exitCode = 1;
