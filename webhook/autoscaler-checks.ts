@@ -102,7 +102,7 @@ function clusterProblems(a: BareMetalAutoscaler, view: InventoryView, selected: 
     const which = selected.length === 0 ? 'none' : `only ${selected.length} (${listSome(selected.map((m) => m.name))})`;
     problems.push({
       field: 'spec.minMachines',
-      message: `${a.spec.minMachines} machines must stay powered on, but spec.machineSelector (${describeSelector(a.spec.machineSelector)}) selects ${which} of the ${total} machines of inventory ${ref}; lower minMachines to ${selected.length} or less, or widen machineSelector`,
+      message: `${a.spec.minMachines} machines must stay powered on, but spec.machineSelector (${describeSelector(a.spec.machineSelector)}) selects ${which} of the ${total} machine${total === 1 ? '' : 's'} of inventory ${ref}; lower minMachines to ${selected.length} or less, or widen machineSelector`,
     });
   }
 
