@@ -118,6 +118,8 @@ spec:
   maxMachines: 2
 YAML
 
+hack/demo-webhook.sh
+
 step "metrics"
 curl -fsS http://127.0.0.1:18080/metrics > "$logs/demo-metrics.txt"
 grep -E '^bamel_(controller_machines\{autoscaler="rack-b-gpu"|power_operations_total|controller_decisions_total)' "$logs/demo-metrics.txt" || true

@@ -24,10 +24,27 @@ export interface AdmissionContext {
   secretExists(namespace: string, name: string): boolean | undefined;
 }
 
+/**
+ * Selections by inventory view and selector object. Cached views and informer objects are
+ * stable until they change, so the overlap check over every other autoscaler does not
+ * match each selector against each machine on every request; the weak keys let go of
+ * replaced objects.
+ */
+const selections = new WeakMap<InventoryView, WeakMap<object, ParsedMachine[]>>();
+
 /** The machines an autoscaler's machineSelector picks from its inventory (none unless the inventory is valid). */
 export function selectedMachines(spec: Pick<BareMetalAutoscalerSpec, 'machineSelector'>, view: InventoryView): ParsedMachine[] {
   if (view.state !== 'valid') return [];
-  return view.machines.filter((m) => selectorMatches(spec.machineSelector, m.labels));
+  const selector = spec.machineSelector as object | undefined;
+  let byView = selections.get(view);
+  const hit = selector === undefined ? undefined : byView?.get(selector);
+  if (hit) return hit;
+  const selected = view.machines.filter((m) => selectorMatches(spec.machineSelector, m.labels));
+  if (selector !== undefined) {
+    if (!byView) selections.set(view, (byView = new WeakMap()));
+    byView.set(selector, selected);
+  }
+  return selected;
 }
 
 export interface BusyMachine {

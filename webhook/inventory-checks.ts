@@ -54,10 +54,12 @@ export function checkInventory(review: InventoryReview, ctx: AdmissionContext): 
 
   const errors: Issue[] = [];
   const byName = new Map(machines.map((m) => [m.name, m]));
-  const oldParsed = old !== undefined && isInventory(old) ? parseInventoryConfigMap(old) : undefined;
+  const busyUsers = users.map((a) => ({ a, busy: busyMachines(a) })).filter((u) => u.busy.length > 0);
+  // The stored version is parsed only when a machine is busy (YAML is most of the cost).
+  const oldParsed = busyUsers.length > 0 && old !== undefined && isInventory(old) ? parseInventoryConfigMap(old) : undefined;
   const oldByName = new Map((oldParsed?.ok === true ? oldParsed.inventory.machines : []).map((m) => [m.name, m]));
-  for (const a of users) {
-    for (const busy of busyMachines(a)) {
+  for (const { a, busy: busyList } of busyUsers) {
+    for (const busy of busyList) {
       const now = byName.get(busy.name);
       const before = oldByName.get(busy.name);
       if (now === undefined) {
