@@ -110,7 +110,15 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     stopping = true;
     resolveShutdown();
   };
-  await manager.start();
+  try {
+    await manager.start();
+  } catch (err) {
+    // A server that cannot start (a port in use, no webhook certificate): stop what did
+    // start (informers, other servers) so that the process exits with the error.
+    await manager.stop(0);
+    logger.flush();
+    throw err;
+  }
   logger.info({ identity: manager.identity, addresses: manager.addresses() }, 'manager started');
   await Promise.race([done, shutdownRequested]);
   stopping = true;

@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 step "the admission webhook: bamel manager serves it (certificates from hack/webhook.sh certs)"
-hack/webhook.sh certs >/dev/null
+hack/webhook.sh certs >/dev/null 2>&1
 # Its reconciler is given no autoscaler (the demo's manager reconciles them); it only answers admission.
 node dist/cmd/bamel.js manager --namespace bamel-system --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
   --autoscaler-selector bamel.io/demo-webhook=none \
