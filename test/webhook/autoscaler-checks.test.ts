@@ -47,6 +47,15 @@ t.test('structure: checked with the API schema, after its defaults', async (t) =
   t.match(missing.errors, [{ field: 'spec.inventory', message: /missing; it is required \(the ConfigMap that lists the machines/ }]);
   t.match(create({ inventory: { namespace: 'Inv_1', name: 'machines' } }).errors, [{ field: 'spec.inventory.namespace', message: /not a valid name/ }]);
   t.match(create({ machineSelector: { matchLabels: { rack: 7 } } }).errors, [{ field: 'spec.machineSelector.matchLabels', message: /\["rack"\] must be a string, got 7/ }]);
+
+  const badStatus = checkAutoscaler(
+    { operation: 'CREATE', object: { ...raw('s', {}), status: { machines: [{ name: 'a-1', phase: 'Booting', since: 'yesterday' }] } } },
+    context(world),
+  );
+  const statusByField = Object.fromEntries(badStatus.errors.map((e) => [e.field, e.message]));
+  t.match(statusByField['status.machines[0].phase'], /"Booting" is not allowed; use one of Off, PoweringOn, Joining, Ready, Draining, PoweringOff, Failed, Unknown/);
+  t.match(statusByField['status.machines[0].since'], /"yesterday" is not a date-time \(RFC 3339/);
+  t.same(create({ deletionPolicy: 'Poweroff' }).errors.map((e) => e.message), ['"Poweroff" is not allowed; use one of Retain, PowerOff (did you mean PowerOff?)']);
 });
 
 t.test('the inventory must exist, be labelled and parse', async (t) => {
