@@ -34,7 +34,7 @@ binaries: ## build etcd, kube-apiserver, kube-controller-manager, kube-scheduler
 
 ##@ Build
 .PHONY: build generate verify-generated lint typecheck
-build: node-deps ## compile TypeScript into dist/
+build: node-deps bpf ## compile TypeScript into dist/ (and the eBPF programs and addon)
 	npx tsc -p tsconfig.build.json
 	@chmod +x dist/cmd/bamel.js
 
@@ -49,6 +49,32 @@ lint: node-deps ## eslint with type-checked rules
 
 typecheck: node-deps ## type-check sources, tests and benchmarks
 	npx tsc -p tsconfig.json --noEmit
+
+##@ eBPF (the node agent): programs and the libbpf addon, built into bpf/build/
+BPF_BUILD := bpf/build/bpf
+BPF_OBJ := $(BPF_BUILD)/traffic.bpf.o
+BPF_ADDON := bpf/build/Release/bamel_bpf.node
+BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+# Node's own headers (offline: node-gyp must not download them) and npm's bundled node-gyp.
+NODE_PREFIX := $(realpath $(dir $(realpath $(shell command -v node)))..)
+NODE_GYP := $(realpath $(dir $(realpath $(shell command -v npm)))..)/node_modules/node-gyp/bin/node-gyp.js
+.PHONY: bpf
+bpf: $(BPF_OBJ) $(BPF_ADDON) ## build the eBPF object and the addon (needs clang, bpftool, libbpf-dev: make system-deps)
+
+$(BPF_BUILD)/vmlinux.h:
+	@command -v bpftool >/dev/null || { echo "bpftool is missing: run make system-deps" >&2; exit 1; }
+	@test -r /sys/kernel/btf/vmlinux || { echo "/sys/kernel/btf/vmlinux is missing: the kernel has no BTF (CONFIG_DEBUG_INFO_BTF)" >&2; exit 1; }
+	@mkdir -p $(BPF_BUILD)
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BPF_OBJ): bpf/traffic.bpf.c bpf/traffic.h $(BPF_BUILD)/vmlinux.h
+	@command -v clang >/dev/null || { echo "clang is missing: run make system-deps" >&2; exit 1; }
+	clang -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(BPF_BUILD) -Ibpf -c $< -o $@
+
+$(BPF_ADDON): bpf/addon/bpf_addon.cc bpf/binding.gyp node_modules/.package-lock.json
+	@test -f $(NODE_PREFIX)/include/node/node_api.h || { echo "Node's headers are not in $(NODE_PREFIX)/include/node" >&2; exit 1; }
+	@test -f /usr/include/bpf/libbpf.h || { echo "libbpf-dev is missing: run make system-deps" >&2; exit 1; }
+	cd bpf && node $(NODE_GYP) configure build --nodedir=$(NODE_PREFIX) --loglevel=warn
 
 ##@ Local datacenter
 .PHONY: cluster-up cluster-down cluster-status
@@ -67,6 +93,7 @@ install: ## install the CRDs into the cluster of the current kubeconfig
 	@test -x $(KUBECTL) || $(MAKE) binaries
 	KUBECONFIG=$(KUBECONFIG) $(KUBECTL) apply --server-side -f config/crd/bases
 	KUBECONFIG=$(KUBECONFIG) $(KUBECTL) wait --for condition=Established --timeout=60s crd/baremetalautoscalers.autoscaling.bamel.io
+	KUBECONFIG=$(KUBECONFIG) $(KUBECTL) wait --for condition=Established --timeout=60s crd/trafficreports.autoscaling.bamel.io
 
 uninstall: ## remove the CRDs (and with them every BareMetalAutoscaler) from the current cluster
 	@test -x $(KUBECTL) || $(MAKE) binaries
@@ -92,4 +119,4 @@ demo: deps build cluster-up install ## the local datacenter and bamel on it
 
 .PHONY: clean
 clean: ## remove build output (not the binary cache)
-	rm -rf dist .tap coverage
+	rm -rf dist .tap coverage bpf/build

@@ -10,6 +10,15 @@ import {
   SINGULAR,
   VERSION,
 } from './v1alpha1/baremetalautoscaler.js';
+import {
+  TRAFFIC_KIND,
+  TRAFFIC_LIST_KIND,
+  TRAFFIC_PLURAL,
+  TRAFFIC_PRINTER_COLUMNS,
+  TRAFFIC_SHORT_NAMES,
+  TRAFFIC_SINGULAR,
+  TrafficReportSchema,
+} from './v1alpha1/trafficreport.js';
 
 /**
  * JSON form of a TypeBox schema as the API server should see it: TypeBox's symbol keys
@@ -100,6 +109,41 @@ export function buildBareMetalAutoscalerCrd(): Record<string, unknown> {
           subresources: { status: {} },
           additionalPrinterColumns: PRINTER_COLUMNS.map((c) => ({ ...c })),
           schema: { openAPIV3Schema: toJsonSchema(BareMetalAutoscalerSchema) },
+        },
+      ],
+    },
+  };
+}
+
+export const TRAFFIC_CRD_NAME = `${TRAFFIC_PLURAL}.${GROUP}`;
+
+/** The CustomResourceDefinition for TrafficReport (one per node, written by the eBPF agent). */
+export function buildTrafficReportCrd(): Record<string, unknown> {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: TRAFFIC_CRD_NAME,
+      labels: { 'app.kubernetes.io/name': 'bamel-autoscaler', 'app.kubernetes.io/part-of': 'bamel-autoscaler' },
+    },
+    spec: {
+      group: GROUP,
+      names: {
+        kind: TRAFFIC_KIND,
+        listKind: TRAFFIC_LIST_KIND,
+        plural: TRAFFIC_PLURAL,
+        singular: TRAFFIC_SINGULAR,
+        shortNames: [...TRAFFIC_SHORT_NAMES],
+        categories: ['bamel'],
+      },
+      scope: 'Cluster',
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          additionalPrinterColumns: TRAFFIC_PRINTER_COLUMNS.map((c) => ({ ...c })),
+          schema: { openAPIV3Schema: toJsonSchema(TrafficReportSchema) },
         },
       ],
     },

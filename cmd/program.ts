@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { VERSION } from '../api/version.js';
+import { registerAgentCommand } from './agent.js';
 import { registerBmcCommand } from './bmc.js';
 import { registerInventoryCommand } from './inventory.js';
 import { registerManagerCommand } from './manager.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerBmcCommand(program);
   registerManagerCommand(program);
   registerSimCommand(program);
+  registerAgentCommand(program);
 
   for (const [name, what] of [
     ['manager', 'run the controller (leader-elected), webhook and extender servers'],

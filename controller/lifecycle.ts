@@ -33,7 +33,8 @@ export interface OperationOutcome {
 }
 
 export interface MachineFacts {
-  node?: { ready: boolean; exists: boolean };
+  /** createdAt: when the Node object was created (ms), if known. */
+  node?: { ready: boolean; exists: boolean; createdAt?: number };
   power?: PowerObservation;
   /** The operation of this process for this machine, if any. */
   outcome?: OperationOutcome;
@@ -52,6 +53,7 @@ export type LifecycleAction =
   | { type: 'retryPowerOff' }
   | { type: 'joined'; joinMs: number }
   | { type: 'failed'; reason: string; message: string }
+  | { type: 'poweredOff'; reason: string }
   | { type: 'adopted'; how: string };
 
 export interface LifecycleResult {
@@ -108,7 +110,9 @@ export function advance(name: string, prev: MachineStatus | undefined, facts: Ma
     }
 
     case 'Off':
-      if (nodeReady) {
+      // Only a Node registered after the machine went off says it was powered on by hand: the
+      // Node of a machine just powered off may still look Ready until the kubelet's lease ends.
+      if (nodeReady && (facts.node?.createdAt === undefined || facts.node.createdAt > Date.parse(s.since))) {
         return {
           status: withPhase(s, 'Ready', now, 'PoweredOnByHand', 'its Node became Ready without bamel powering it on; adopted as Ready'),
           actions: [{ type: 'adopted', how: 'powered on by hand' }],
@@ -193,7 +197,7 @@ function completed(s: MachineStatus, op: Operation, now: number, settings: Lifec
     const f = failed(clearOp(s), now, settings, 'JoinTimeout', s.message ?? 'its Node did not join in time');
     return f;
   }
-  return { status: clearOp(withPhase(s, 'Off', now, 'PoweredOff', 'powered off')), actions: [] };
+  return { status: clearOp(withPhase(s, 'Off', now, 'PoweredOff', 'powered off')), actions: [{ type: 'poweredOff', reason: s.reason ?? 'PowerOff' }] };
 }
 
 export function newOperation(action: Operation['action'], now: number, holder: string): Operation {

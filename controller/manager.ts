@@ -2,10 +2,11 @@ import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { GROUP, INVENTORY_LABEL, PLURAL, VERSION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
+import { GROUP, INVENTORY_LABEL, PLURAL, SCALE_DOWN_DISABLED_ANNOTATION, VERSION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { BmcPool } from '../power/pool.js';
 import { readCredentialsSecret } from '../power/secrets.js';
 import { Actuator } from './actuator.js';
+import { Drainer } from './drain.js';
 import { EventRecorder } from './events.js';
 import { ResourceInformer } from './informer.js';
 import { LeaderElector } from './leader.js';
@@ -16,6 +17,8 @@ import { Reconciler, type ClusterCaps, type Stores } from './reconciler.js';
 import { KubeApiError, kubeGetJson } from './kube-http.js';
 import { WebhookMetrics } from '../webhook/metrics.js';
 import { WebhookServer } from '../webhook/server.js';
+import { TRAFFIC_PLURAL, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
+import { TrafficDemand } from './traffic.js';
 
 export interface ManagerOptions {
   kc: k8s.KubeConfig;
@@ -72,6 +75,12 @@ export class Manager {
     pdbs: ResourceInformer<k8s.V1PodDisruptionBudget>;
     secrets: ResourceInformer<SecretMetadata>;
   };
+  /**
+   * The eBPF agents' TrafficReports. Outside `informers`: the manager does not wait for it
+   * (a cluster without agents, or without the CRD, still scales on pending pods).
+   */
+  private readonly trafficReports: ResourceInformer<TrafficReport>;
+  readonly traffic: TrafficDemand;
   private readonly pool: BmcPool;
   private readonly actuator: Actuator;
   private readonly reconciler: Reconciler;
@@ -102,6 +111,17 @@ export class Manager {
       secrets: informer<SecretMetadata>('/api/v1/secrets', { metadataOnly: true }),
     };
     this.stores = this.informers;
+    this.trafficReports = informer<TrafficReport>(`/apis/${GROUP}/${VERSION}/${TRAFFIC_PLURAL}`);
+    const trafficEvents = new EventRecorder(opts.kc, 'bamel-controller', this.identity, log.child({ component: 'events' }));
+    this.traffic = new TrafficDemand(
+      { reports: this.trafficReports, pods: this.informers.pods, nodes: this.informers.nodes },
+      {
+        onSurge: (autoscaler, surge, replica) => {
+          log.info({ autoscaler, surge, workload: `${replica.metadata?.namespace}/${replica.metadata?.name}` }, 'traffic surge: room for one more replica is needed');
+          trafficEvents.emit({ apiVersion: `${GROUP}/${VERSION}`, kind: 'BareMetalAutoscaler', name: autoscaler }, 'Normal', 'NetworkPressure', `${surge}: no Ready node has room for one more replica`);
+        },
+      },
+    );
     this.pool = new BmcPool({
       logger: log.child({ component: 'power' }),
       ...(opts.bmcTimeouts ? { timeouts: opts.bmcTimeouts } : {}),
@@ -119,12 +139,33 @@ export class Manager {
       gracefulTimeoutMs: opts.gracefulTimeoutMs ?? 180_000,
       onDone: (autoscaler) => this.queue?.add(autoscaler),
     });
+    const recorder = new EventRecorder(opts.kc, 'bamel-controller', this.identity, log.child({ component: 'events' }));
+    const drainer = new Drainer({
+      kc: opts.kc,
+      logger: log.child({ component: 'drain' }),
+      metrics: this.metrics,
+      onChange: (autoscaler) => this.queue?.add(autoscaler),
+      onEvicted: (pod, machine, autoscaler) =>
+        recorder.emit(
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            name: pod.metadata?.name ?? '',
+            ...(pod.metadata?.namespace ? { namespace: pod.metadata.namespace } : {}),
+            ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
+          },
+          'Normal',
+          'Evicted',
+          `evicted by bamel to drain ${machine} before powering it off (autoscaler ${autoscaler})`,
+        ),
+    });
     this.reconciler = new Reconciler({
       kc: opts.kc,
       stores: this.stores,
       pool: this.pool,
       actuator: this.actuator,
-      recorder: new EventRecorder(opts.kc, 'bamel-controller', this.identity, log.child({ component: 'events' })),
+      recorder,
+      drainer,
       metrics: this.metrics,
       logger: log.child({ component: 'reconciler' }),
       options: {
@@ -136,6 +177,7 @@ export class Manager {
         resyncMs: 30_000,
         caps: opts.caps,
       },
+      traffic: this.traffic,
     });
     this.wireEvents();
     if (opts.webhookCertDir) {
@@ -175,7 +217,20 @@ export class Manager {
     const { autoscalers, inventories, nodes, pods, pdbs, secrets } = this.informers;
     autoscalers.on('add', (a) => this.queue?.add(a.metadata.name));
     autoscalers.on('update', (a) => this.queue?.add(a.metadata.name));
-    autoscalers.on('delete', (a) => this.queue?.add(a.metadata.name));
+    autoscalers.on('delete', (a) => {
+      this.traffic.forget(a.metadata.name);
+      this.queue?.add(a.metadata.name);
+    });
+    // A new TrafficReport: the autoscalers that watch network pressure look again.
+    const byTraffic = (): void => {
+      for (const a of autoscalers.list()) {
+        const n = a.spec.pressure.network;
+        if (n.requestsPerSecondRate > 0 || n.bytesPerSecondRate > 0) this.queue?.add(a.metadata.name);
+      }
+    };
+    this.trafficReports.on('add', byTraffic);
+    this.trafficReports.on('update', byTraffic);
+    this.trafficReports.on('delete', byTraffic);
     const byInventory = (cm: k8s.V1ConfigMap): void => {
       for (const a of autoscalers.list()) {
         if (a.spec.inventory.namespace === cm.metadata?.namespace && a.spec.inventory.name === cm.metadata?.name) this.queue?.add(a.metadata.name);
@@ -185,7 +240,14 @@ export class Manager {
     inventories.on('update', byInventory);
     inventories.on('delete', byInventory);
     const nodeChanged = (n: k8s.V1Node, old?: k8s.V1Node): void => {
-      if (old && isNodeReady(old) === isNodeReady(n) && JSON.stringify(old.spec?.taints) === JSON.stringify(n.spec?.taints)) return;
+      if (
+        old &&
+        isNodeReady(old) === isNodeReady(n) &&
+        JSON.stringify(old.spec?.taints) === JSON.stringify(n.spec?.taints) &&
+        old.metadata?.annotations?.[SCALE_DOWN_DISABLED_ANNOTATION] === n.metadata?.annotations?.[SCALE_DOWN_DISABLED_ANNOTATION]
+      ) {
+        return;
+      }
       this.enqueueAll();
     };
     nodes.on('add', (n) => nodeChanged(n));
@@ -196,7 +258,15 @@ export class Manager {
       const pendingNow = unschedulableSince(p) !== undefined;
       const pendingBefore = old ? unschedulableSince(old) !== undefined : false;
       if (pendingNow && !pendingBefore) this.batchPending();
-      else if (pendingNow !== pendingBefore || p.spec?.nodeName !== old?.spec?.nodeName) this.debounceAll();
+      else if (
+        pendingNow !== pendingBefore ||
+        p.spec?.nodeName !== old?.spec?.nodeName ||
+        p.status?.phase !== old?.status?.phase ||
+        // Scale-down blockers (do-not-disrupt and the like) and pods starting to terminate.
+        (p.spec?.nodeName !== undefined && (JSON.stringify(p.metadata?.annotations) !== JSON.stringify(old?.metadata?.annotations) || p.metadata?.deletionTimestamp !== old?.metadata?.deletionTimestamp))
+      ) {
+        this.debounceAll();
+      }
     };
     // A PodDisruptionBudget changes what may be drained: the autoscalers look again.
     pdbs.on('add', () => this.debounceAll());
@@ -244,6 +314,7 @@ export class Manager {
     const log = this.opts.logger;
     for (const inf of Object.values(this.informers)) inf.start();
     this.webhookAutoscalers?.start();
+    this.trafficReports.start();
     await this.serve();
     if (!this.opts.leaderElect) {
       log.warn('leader election is off: this replica reconciles; run one replica only');
@@ -366,6 +437,7 @@ export class Manager {
     await this.electionDone;
     await Promise.all([...this.servers.map((s) => s.close()), this.webhook?.stop()]);
     await Promise.all([...Object.values(this.informers).map((i) => i.stop()), this.webhookAutoscalers?.stop()]);
+    await this.trafficReports.stop();
     await this.pool.close();
   }
 

@@ -19,6 +19,10 @@ export class ControllerMetrics {
   readonly pressureRate: Gauge<'autoscaler' | 'category'>;
   readonly pressured: Gauge<'autoscaler' | 'category'>;
   readonly bmcDegraded: Gauge<'autoscaler' | 'machine'>;
+  readonly evictions: Counter<'result'>;
+  readonly drains: Counter<'autoscaler' | 'result'>;
+  readonly drainDuration: Histogram<'autoscaler'>;
+  readonly scaleDownMachines: Gauge<'autoscaler' | 'state'>;
   readonly isLeader: Gauge;
   readonly queueDepth: Gauge;
 
@@ -106,6 +110,31 @@ export class ControllerMetrics {
       name: 'bamel_power_bmc_degraded',
       help: "1 when a machine's BMC circuit breaker is open (repeated failures; probed rarely).",
       labelNames: ['autoscaler', 'machine'],
+      registers: r,
+    });
+    this.evictions = new Counter({
+      name: 'bamel_controller_evictions_total',
+      help: 'Evictions asked of the Eviction API while draining, by result (evicted, gone, refused by a PodDisruptionBudget, error).',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.drains = new Counter({
+      name: 'bamel_controller_drains_total',
+      help: 'Drains by result (started, completed, aborted, timed_out).',
+      labelNames: ['autoscaler', 'result'],
+      registers: r,
+    });
+    this.drainDuration = new Histogram({
+      name: 'bamel_controller_drain_duration_seconds',
+      help: 'From the draining taint to the last pod gone.',
+      labelNames: ['autoscaler'],
+      buckets: DURATION_BUCKETS,
+      registers: r,
+    });
+    this.scaleDownMachines = new Gauge({
+      name: 'bamel_controller_scale_down_machines',
+      help: 'Ready machines by scale-down standing: candidate (unneeded, could go), next (chosen to drain), blocked (unneeded but kept on by a blocker).',
+      labelNames: ['autoscaler', 'state'],
       registers: r,
     });
     this.isLeader = new Gauge({ name: 'bamel_controller_leader', help: '1 on the replica that holds the leader lease.', registers: r });

@@ -4,6 +4,7 @@ import { parseInventoryConfigMap, type InventoryResult, type ParsedMachine } fro
 import { formatMilli, parseQuantity } from '../api/quantity.js';
 import {
   API_VERSION,
+  DRAINING_TAINT,
   FINALIZER,
   GROUP,
   KIND,
@@ -18,13 +19,17 @@ import type { BmcPool } from '../power/pool.js';
 import { candidateFromMachine, candidateFromNode, check, compileCandidate, fits, summarizeInfeasible, untoleratedTaints, type CompiledCandidate, type CompiledPod } from '../scheduling/index.js';
 import type { Actuator } from './actuator.js';
 import { setCondition } from './conditions.js';
+import { annotationBlocker, isMovable, mustLeave, nodeBlocker, podRef as podName } from './blockers.js';
 import { decideScaleUp, type AbsorbingMachine, type PendingPod, type ScaleUpCandidate, type ScaleUpDecision } from './decide.js';
 import type { EventRecorder, InvolvedObject } from './events.js';
 import { advance, countPowerCycle, newOperation, type LifecycleAction, type LifecycleSettings } from './lifecycle.js';
+import { Drainer } from './drain.js';
 import type { ControllerMetrics } from './metrics.js';
 import { isDaemonSetPod, isMirrorPod, isNodeReady, PodIndex, toVector, unschedulableSince } from './observe.js';
 import { PressureTracker } from './pressure-tracker.js';
+import { hasDrainingTaint, planScaleDown, type PlacementNode, type ReadyMachine, type ScaleDownPlan } from './scale-down.js';
 import { selectorMatches } from './select.js';
+import type { TrafficDemandSource } from './traffic.js';
 import type { ResourceVector } from './scoring.js';
 
 export interface Store<T> {
@@ -38,6 +43,8 @@ export interface Stores {
   inventories: Store<k8s.V1ConfigMap>;
   nodes: Store<k8s.V1Node>;
   pods: Store<k8s.V1Pod>;
+  /** PodDisruptionBudgets (scale-down blockers); without them no budget is known to block. */
+  pdbs?: Store<k8s.V1PodDisruptionBudget>;
 }
 
 export interface ClusterCaps {
@@ -66,6 +73,8 @@ export interface ReconcilerDeps {
   metrics: ControllerMetrics;
   logger: Logger;
   options: ReconcilerOptions;
+  /** Taints, evictions and Node deletion for scale-down; built from kc when absent. */
+  drainer?: Drainer;
   now?: () => number;
   /**
    * Writes an autoscaler (status, or metadata for finalizers) to the API server. Replaced only
@@ -73,6 +82,8 @@ export interface ReconcilerDeps {
    * (throw a ConflictError on a stale resourceVersion).
    */
   api?: AutoscalerApi;
+  /** Traffic pressure from the eBPF agents' TrafficReports (controller/traffic.ts). */
+  traffic?: TrafficDemandSource;
 }
 
 export interface AutoscalerApi {
@@ -117,11 +128,13 @@ export class Reconciler {
   private readonly infeasible = new Map<string, Map<string, string>>();
   private readonly now: () => number;
   private readonly api: AutoscalerApi;
+  private readonly drainer: Drainer;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.custom = deps.kc.makeApiClient(k8s.CustomObjectsApi);
     this.now = deps.now ?? Date.now;
     this.api = deps.api ?? kubeAutoscalerApi(this.custom);
+    this.drainer = deps.drainer ?? new Drainer({ kc: deps.kc, logger: deps.logger, metrics: deps.metrics, onChange: () => undefined, now: this.now });
   }
 
   /** The pod cache changed: the pod index is rebuilt lazily at the next reconcile. */
@@ -228,8 +241,9 @@ export class Reconciler {
       const node = this.deps.stores.nodes.get(m.name);
       const power = this.deps.actuator.power(m.name);
       const outcome = this.deps.actuator.outcome(m.name);
+      const created = node?.metadata?.creationTimestamp ? new Date(node.metadata.creationTimestamp).getTime() : undefined;
       const facts = {
-        node: { exists: node !== undefined, ready: isNodeReady(node) },
+        node: { exists: node !== undefined, ready: isNodeReady(node), ...(created !== undefined && Number.isFinite(created) ? { createdAt: created } : {}) },
         ...(power ? { power } : {}),
         ...(outcome ? { outcome } : {}),
       };
@@ -261,7 +275,12 @@ export class Reconciler {
 
     // 2. Pods and capacity.
     const pending = this.pendingFor(name, now);
-    const allPods = pending.map((p) => {
+    // >>> traffic pressure (controller/traffic.ts): a surging workload with no room left asks
+    // for one more replica, decided like a pending pod; its network reading joins status.pressure.
+    const traffic = this.deps.traffic?.observe(name, spec, selected, now);
+    const demand = [...pending, ...(traffic?.demand ?? [])];
+    // <<< traffic pressure
+    const allPods = demand.map((p) => {
       const c = this.pods.compile(p);
       return { pod: p, compiled: c.pod, requests: c.requests, signature: c.signature };
     });
@@ -307,6 +326,7 @@ export class Reconciler {
     // 3. Pressure over the Ready machines.
     const readyMachines = selected.filter((m) => phaseOf(m.name) === 'Ready');
     const pressure = this.pressure.observe(name, spec, readyMachines, (n) => this.deps.stores.nodes.get(n), (n) => this.pods.requestedOn(n), now);
+    if (traffic) pressure.readings.push(traffic.reading); // traffic pressure: the network category
 
     // 4. Safety: the budget for powering on.
     const onPhases = new Set(['PoweringOn', 'Joining', 'Ready', 'Draining', 'PoweringOff']);
@@ -378,14 +398,35 @@ export class Reconciler {
     });
     if (demandBlocked && cooldownEnd !== undefined && (decision.waiting.length > 0 || pressureDeficit)) wakeAts.push(cooldownEnd);
 
+    // 4b. Scale-down: the drains in flight, then the candidates (see scale-down.ts).
+    const relevantPending = allPods.map((p) => p.compiled).filter((c) => selected.some((m) => fits(c, emptyCandidate(m))));
+    const sd = this.scaleDownStep({
+      bma,
+      selected,
+      next,
+      // Only pending pods one of this autoscaler's machines could host hold its scale-down.
+      pendingCompiled: relevantPending,
+      pendingCount: relevantPending.length,
+      pressured: pressure.readings.filter((r) => r.pressured).map((r) => `${r.category} pressure (${r.reason ?? 'rising'})`),
+      rising: pressure.readings.filter((r) => r.ratePerMinute >= RISING_PER_MINUTE).map((r) => `${r.category} utilisation rising ${r.ratePerMinute.toFixed(3)}/min`),
+      scaleUpInFlight: inFlight + decision.powerOn.length,
+      unread,
+      onCount,
+      deleting,
+      now,
+      wakeAts,
+      intents,
+    });
+
     // 5. Intents, unless dry run or deleting.
     const involved = this.involved(bma);
     let lastScaleEvent = prev.lastScaleEvent;
+    const lastScaleDownFailure = sd.failure ?? prev.lastScaleDownFailure;
     const started: { machine: ParsedMachine; status: MachineStatus }[] = [];
     if (deleting) {
-      const blocked = this.finalizeIntents(bma, selected, next, intents);
+      const blocked = [...this.finalizeIntents(bma, selected, next, intents), ...sd.deletionBlocked];
       if (blocked.length > 0) {
-        conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: blocked.join('; ') }, generation, nowDate);
+        conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: blocked.join('; ').slice(0, 32000) }, generation, nowDate);
       }
     }
     if (!spec.dryRun) {
@@ -402,7 +443,8 @@ export class Reconciler {
         }
       }
       for (const intent of intents) {
-        const base = next.get(intent.machine.name) ?? { name: intent.machine.name, phase: 'Unknown' as const, since: nowDate.toISOString() };
+        const found = next.get(intent.machine.name) ?? { name: intent.machine.name, phase: 'Unknown' as const, since: nowDate.toISOString() };
+        const { drain: _drain, disruption: _disruption, unneededSince: _unneeded, blockers: _blockers, ...base } = found;
         const op = newOperation(intent.action, now, this.deps.options.identity);
         let status: MachineStatus = {
           ...base,
@@ -461,7 +503,12 @@ export class Reconciler {
         conditions,
         spec.dryRun
           ? { type: 'Ready', status: 'True', reason: 'DryRun', message: dryRunMessage(decision) }
-          : { type: 'Ready', status: 'True', reason: 'Reconciled', message: `${count(['Ready'])} Ready, ${count(['PoweringOn', 'Joining'])} pending, ${count(['Off'])} off` },
+          : {
+              type: 'Ready',
+              status: 'True',
+              reason: 'Reconciled',
+              message: `${count(['Ready'])} Ready, ${count(['PoweringOn', 'Joining'])} pending, ${count(['Draining', 'PoweringOff'])} scaling down, ${count(['Off'])} off`,
+            },
         generation,
         nowDate,
       );
@@ -479,10 +526,12 @@ export class Reconciler {
       machines,
       conditions,
       ...(lastScaleEvent ? { lastScaleEvent, lastScaleTime: lastScaleEvent.time } : {}),
+      ...(lastScaleDownFailure ? { lastScaleDownFailure } : {}),
     };
     await this.writeStatus(bma, status);
 
     // 7. Only now that the intents are recorded: actuate.
+    await this.actOnScaleDown(name, sd, spec.dryRun, log);
     for (const a of acknowledged) this.deps.actuator.acknowledge(a.machine, a.opId);
     for (const s of started) {
       this.deps.actuator.start(name, s.machine, s.status.operation!);
@@ -491,6 +540,7 @@ export class Reconciler {
 
     // 8. Events and metrics.
     this.report(bma, involved, decision, started, lifecycleEvents, pending, selected, next, spec.dryRun, now, log, emptyCandidate);
+    this.reportScaleDown(bma, involved, sd, next, spec.dryRun);
     this.updateGauges(name, machines, pending.length, pressure.readings, selected);
 
     const wake = Math.min(...wakeAts);
@@ -534,6 +584,276 @@ export class Reconciler {
     if (this.claims.size > 50_000) for (const [k, c] of this.claims) if (c.until < now) this.claims.delete(k);
   }
 
+  /**
+   * Scale-down, one reconcile's worth: every drain in flight is checked (done → power off;
+   * timed out, a new blocker, or pending pods that need its room → aborted, the machine stays
+   * on), then the Ready machines are planned (scale-down.ts): blockers and standing into
+   * status, and the machines chosen twice in a row start draining. I/O happens in
+   * actOnScaleDown, after the status that records it is written.
+   */
+  private scaleDownStep(input: {
+    bma: BareMetalAutoscaler;
+    selected: ParsedMachine[];
+    next: Map<string, MachineStatus>;
+    pendingCompiled: CompiledPod[];
+    pendingCount: number;
+    pressured: string[];
+    rising: string[];
+    scaleUpInFlight: number;
+    unread: number;
+    onCount: number;
+    deleting: boolean;
+    now: number;
+    wakeAts: number[];
+    intents: { machine: ParsedMachine; action: 'PowerOn' | 'PowerOff'; reason: string; message: string; retry?: boolean }[];
+  }): ScaleDownStep {
+    const { bma, selected, next, now, wakeAts, intents, deleting } = input;
+    const spec = bma.spec;
+    const sd = spec.scaleDown;
+    const nodes = this.deps.stores.nodes;
+    const prev = bma.status ?? {};
+    const forcing = deleting && spec.deletionPolicy === 'PowerOff';
+    const out: ScaleDownStep = { starts: [], aborts: [], evict: [], completed: [], untaint: [], deleteNodes: [], blocked: [], deletionBlocked: [] };
+    const iso = (ms: number): string => new Date(ms).toISOString();
+
+    // 1. Drains in flight.
+    for (const m of selected) {
+      const s = next.get(m.name);
+      if (s?.phase !== 'Draining') continue;
+      const node = nodes.get(m.name);
+      const pods = this.pods.podsOn(m.name);
+      const leaving = pods.filter(mustLeave);
+      const toEvict = pods.filter(isMovable);
+      const startedAt = Date.parse(s.drain?.startedAt ?? s.since);
+      const deadline = s.drain?.deadline ? Date.parse(s.drain.deadline) : startedAt + sd.drainTimeoutSeconds * 1000;
+      const progress = this.drainer.progress(m.name);
+      const evicted = Math.max(progress?.evicted ?? 0, s.drain?.evicted ?? 0);
+      const lastRefusal = progress?.lastRefusal ?? s.drain?.lastRefusal;
+      let abort: { reason: string; message: string } | undefined;
+      if (!node) abort = { reason: 'NodeGone', message: 'its Node disappeared during the drain' };
+      else if (!forcing && !sd.enabled) abort = { reason: 'ScaleDownDisabled', message: 'scale-down was disabled during the drain' };
+      else if (!forcing && spec.dryRun) abort = { reason: 'DryRun', message: 'dryRun was set during the drain' };
+      else {
+        const blocker = nodeBlocker(node) ?? toEvict.map(annotationBlocker).find((b) => b !== undefined);
+        if (blocker) abort = { reason: 'NewBlocker', message: `a new blocker appeared: ${blocker.message}` };
+      }
+      if (!abort && !forcing && node && input.pendingCompiled.length > 0) {
+        // Pending pods that would fit here once the taint is gone: the drain pushes out pods
+        // the cluster has no room for. Give the room back.
+        const untainted: k8s.V1Node = { ...node, spec: { ...node.spec, taints: (node.spec?.taints ?? []).filter((t) => t.key !== DRAINING_TAINT) } };
+        const room = compileCandidate(candidateFromNode(untainted, pods));
+        const need = input.pendingCompiled.filter((p) => fits(p, room)).length;
+        if (need > 0) abort = { reason: 'PodsPending', message: `${need} unschedulable pod(s) need the room of this machine` };
+      }
+      if (!abort && now >= deadline && leaving.length > 0) {
+        abort = {
+          reason: 'DrainTimedOut',
+          message: `the drain did not finish within scaleDown.drainTimeoutSeconds (${sd.drainTimeoutSeconds}s): ${leaving.length} pod(s) left (${leaving.slice(0, 3).map(podName).join(', ')})${lastRefusal ? `; last refusal: ${lastRefusal}` : ''}`,
+        };
+      }
+      if (abort) {
+        const { drain: _d, disruption: _x, unneededSince: _u, operation: _o, ...rest } = s;
+        next.set(m.name, { ...rest, phase: 'Ready', since: iso(now), reason: abort.reason, message: `drain aborted, the machine stays on: ${abort.message}`.slice(0, 2048) });
+        out.aborts.push({ machine: m.name, reason: abort.reason, message: abort.message });
+        out.failure = { time: iso(now), machine: m.name, reason: `drain aborted: ${abort.message}`.slice(0, 2048) };
+        out.untaint.push(m.name);
+        continue;
+      }
+      if (leaving.length === 0) {
+        out.completed.push({ machine: m.name, ms: now - startedAt, evicted });
+        intents.push({
+          machine: m,
+          action: 'PowerOff',
+          reason: forcing ? 'AutoscalerDeleted' : 'ScaleDown',
+          message: `drained (${evicted} pod(s) evicted in ${Math.round((now - startedAt) / 1000)}s); powering off`,
+        });
+        continue;
+      }
+      next.set(m.name, {
+        ...s,
+        drain: {
+          startedAt: iso(startedAt),
+          deadline: iso(deadline),
+          podsToEvict: leaving.length,
+          evicted,
+          ...(lastRefusal ? { lastRefusal: lastRefusal.slice(0, 1024) } : {}),
+        },
+      });
+      out.evict.push({ machine: m.name, pods: toEvict, evictedBefore: s.drain?.evicted ?? 0 });
+      wakeAts.push(Math.min(deadline, now + 5000));
+    }
+
+    // 2. The Ready machines: standing, blockers, the next drains.
+    const ready: ReadyMachine[] = [];
+    for (const m of selected) {
+      const s = next.get(m.name);
+      const node = nodes.get(m.name);
+      if (!s || s.phase !== 'Ready' || s.operation || !node || !isNodeReady(node)) continue;
+      ready.push({ machine: m, status: s, node, pods: this.pods.podsOn(m.name) });
+    }
+    const placement: PlacementNode[] = [];
+    for (const n of nodes.list()) {
+      const name = n.metadata?.name ?? '';
+      const phase = next.get(name)?.phase;
+      if (phase !== undefined && phase !== 'Ready') continue;
+      placement.push({ node: n, pods: this.pods.podsOn(name) });
+    }
+    const inFlight = [...next.values()].filter((s) => s.phase === 'Draining' || s.phase === 'PoweringOff').length;
+    let paused: string | undefined;
+    const failure = out.failure ?? prev.lastScaleDownFailure;
+    const failedAt = failure ? Date.parse(failure.time) : undefined;
+    const cooldownMs = sd.cooldownSeconds * 1000;
+    if (forcing && failedAt !== undefined && now < failedAt + cooldownMs) {
+      // Deletion retries a failed drain too, but not at once: the same cooldown as scale-down.
+      paused = `cooldown after the failed drain of ${failure?.machine ?? '?'}, until ${iso(failedAt + cooldownMs)}`;
+      wakeAts.push(failedAt + cooldownMs);
+    }
+    if (!forcing) {
+      const lastEvent = prev.lastScaleEvent ? Date.parse(prev.lastScaleEvent.time) : undefined;
+      if (deleting) paused = 'the autoscaler is being deleted with deletionPolicy Retain';
+      else if (input.unread > 0) paused = `waiting for the power state of ${input.unread} machine(s)`;
+      else if (input.pendingCount > 0) paused = `${input.pendingCount} unschedulable pod(s) wait for room`;
+      else if (input.pressured.length > 0) paused = input.pressured.join('; ');
+      else if (input.rising.length > 0) paused = input.rising.join('; ');
+      else if (input.scaleUpInFlight > 0) paused = `a scale-up is in flight (${input.scaleUpInFlight} machine(s) powering on or joining)`;
+      else if (failedAt !== undefined && now < failedAt + cooldownMs) {
+        paused = `scale-down cooldown after the failed scale-down of ${failure?.machine ?? '?'}, until ${iso(failedAt + cooldownMs)}`;
+        wakeAts.push(failedAt + cooldownMs);
+      } else if (lastEvent !== undefined && now < lastEvent + cooldownMs) {
+        paused = `scale-down cooldown after the scale-${prev.lastScaleEvent?.direction === 'Up' ? 'up' : 'down'} of ${prev.lastScaleEvent?.machine ?? '?'}, until ${iso(lastEvent + cooldownMs)}`;
+        wakeAts.push(lastEvent + cooldownMs);
+      }
+    }
+    const plan = planScaleDown({
+      now,
+      scaleDown: sd,
+      minMachines: forcing ? 0 : spec.minMachines,
+      ready,
+      nodes: placement,
+      pdbs: this.deps.stores.pdbs?.list() ?? [],
+      onCount: input.onCount,
+      inFlight,
+      ...(paused ? { paused } : {}),
+      ...(forcing ? { force: true, ignoreBudgets: true } : {}),
+    });
+    out.plan = plan;
+    if (plan.wakeAt !== undefined) wakeAts.push(plan.wakeAt);
+    for (const r of ready) {
+      const p = plan.machines.get(r.machine.name);
+      if (!p) continue;
+      const s = next.get(r.machine.name) as MachineStatus;
+      const { unneededSince: _u, disruption: _d, blockers: _b, ...rest } = s;
+      const blockers = capBlockers(p.blockers.map((b) => b.message));
+      const updated: MachineStatus = {
+        ...rest,
+        ...(p.unneededSince ? { unneededSince: p.unneededSince } : {}),
+        ...(p.disruption ? { disruption: p.disruption } : {}),
+        ...(blockers.length > 0 ? { blockers } : {}),
+      };
+      const hard = p.blockers.filter((b) => b.kind !== 'Busy' && b.kind !== 'Paused');
+      if (hard.length > 0) out.blocked.push({ machine: r.machine.name, messages: hard.map((b) => b.message) });
+      if (forcing && p.blockers.length > 0) out.deletionBlocked.push(`${r.machine.name}: ${p.blockers.map((b) => b.message).join('; ')}`);
+      if (p.disruption === 'Next' && !plan.drain.includes(r.machine.name)) wakeAts.push(now + 1000);
+      if (plan.drain.includes(r.machine.name) && !spec.dryRun) {
+        const toMove = r.pods.filter(isMovable);
+        const { reason: _r, message: _m, ...base } = rest;
+        next.set(r.machine.name, {
+          ...base,
+          phase: 'Draining',
+          since: iso(now),
+          reason: forcing ? 'AutoscalerDeleted' : 'ScaleDown',
+          message: forcing
+            ? `draining before power-off: the autoscaler is being deleted with deletionPolicy PowerOff`
+            : `draining: unneeded since ${p.unneededSince ?? '?'} (utilisation ${Math.round(p.utilization * 100)}% ${p.utilizationOf}); ${toMove.length} pod(s) to move`,
+          drain: { startedAt: iso(now), deadline: iso(now + sd.drainTimeoutSeconds * 1000), podsToEvict: toMove.length, evicted: 0 },
+        });
+        out.starts.push({ machine: r.machine.name, pods: toMove });
+        if (forcing) out.deletionBlocked.push(`${r.machine.name}: draining`);
+        wakeAts.push(now + 1000);
+      } else {
+        next.set(r.machine.name, updated);
+        if (forcing && p.disruption) out.deletionBlocked.push(`${r.machine.name}: to be drained`);
+      }
+    }
+
+    // 3. Leftovers: a draining taint on a Node whose machine is not draining (an aborted
+    // drain whose untaint was lost, a failed power-off) comes off; the Node of a machine that
+    // is off goes (it registers again on boot).
+    for (const m of selected) {
+      const s = next.get(m.name);
+      const node = nodes.get(m.name);
+      if (!s || !node) continue;
+      if (['Ready', 'Joining', 'Unknown'].includes(s.phase) && hasDrainingTaint(node) && !out.untaint.includes(m.name)) out.untaint.push(m.name);
+      if (s.phase === 'Off' && !spec.dryRun) {
+        const created = node.metadata?.creationTimestamp ? new Date(node.metadata.creationTimestamp).getTime() : 0;
+        if (created <= Date.parse(s.since)) out.deleteNodes.push({ name: m.name, ...(node.metadata?.uid ? { uid: node.metadata.uid } : {}) });
+      }
+    }
+    for (const name of out.untaint) this.drainer.forget(name);
+    return out;
+  }
+
+  /** The I/O the status just written records: taints, evictions, Node deletions. */
+  private async actOnScaleDown(autoscaler: string, sd: ScaleDownStep, dryRun: boolean, log: Logger): Promise<void> {
+    const { metrics } = this.deps;
+    for (const name of sd.untaint) await this.drainer.untaint(name);
+    for (const a of sd.aborts) metrics.drains.inc({ autoscaler, result: a.reason === 'DrainTimedOut' ? 'timed_out' : 'aborted' });
+    for (const c of sd.completed) {
+      metrics.drains.inc({ autoscaler, result: 'completed' });
+      metrics.drainDuration.observe({ autoscaler }, c.ms / 1000);
+      this.drainer.forget(c.machine);
+    }
+    if (dryRun) return;
+    for (const st of sd.starts) {
+      metrics.drains.inc({ autoscaler, result: 'started' });
+      log.info({ machine: st.machine, pods: st.pods.length }, 'drain started');
+      if (await this.drainer.taint(st.machine)) this.drainer.evict(autoscaler, st.machine, st.pods);
+    }
+    for (const e of sd.evict) {
+      // After a leader change the taint may be missing: put it back before evicting again.
+      const node = this.deps.stores.nodes.get(e.machine);
+      if (node && !hasDrainingTaint(node)) await this.drainer.taint(e.machine);
+      this.drainer.evict(autoscaler, e.machine, e.pods, e.evictedBefore);
+    }
+    for (const d of sd.deleteNodes) await this.drainer.deleteNode(d.name, d.uid);
+  }
+
+  private reportScaleDown(bma: BareMetalAutoscaler, involved: InvolvedObject, sd: ScaleDownStep, next: Map<string, MachineStatus>, dryRun: boolean): void {
+    const { recorder, metrics } = this.deps;
+    const name = bma.metadata.name;
+    for (const st of sd.starts) {
+      const s = next.get(st.machine);
+      recorder.emit(involved, 'Normal', 'DrainStarted', `${st.machine}: ${s?.message ?? 'draining'}`);
+      recorder.emit(nodeRef(st.machine), 'Normal', 'DrainStarted', `bamel (autoscaler ${name}) drains this Node before powering it off: ${st.pods.length} pod(s) to move`);
+      metrics.decisions.inc({ autoscaler: name, direction: 'down', result: 'actuated' });
+    }
+    for (const a of sd.aborts) {
+      recorder.emit(involved, 'Warning', a.reason === 'DrainTimedOut' ? 'DrainTimedOut' : 'DrainAborted', `${a.machine}: drain aborted, the machine stays on: ${a.message}`);
+      recorder.emit(nodeRef(a.machine), 'Warning', 'DrainAborted', `drain aborted, the draining taint removed: ${a.message}`);
+    }
+    for (const b of sd.blocked) {
+      this.announce(bma, `blocked/${b.machine}`, 'Normal', 'ScaleDownBlocked', `${b.machine} stays on: ${b.messages.join('; ')}`.slice(0, 1024));
+    }
+    const blockedNow = new Set(sd.blocked.map((b) => b.machine));
+    for (const k of [...this.announced.keys()]) {
+      if (k.startsWith(`${name}/blocked/`) && !blockedNow.has(k.slice(`${name}/blocked/`.length))) this.announced.delete(k);
+    }
+    if (dryRun && sd.plan) {
+      for (const [machine, p] of sd.plan.machines) {
+        if (p.disruption === 'Next') this.announce(bma, `dry-down-${machine}`, 'Normal', 'WouldDrain', `dry run: would drain and power off ${machine} (utilisation ${Math.round(p.utilization * 100)}% ${p.utilizationOf})`);
+      }
+    }
+    let candidate = 0;
+    let nextCount = 0;
+    for (const p of sd.plan?.machines.values() ?? []) {
+      if (p.disruption === 'Candidate') candidate++;
+      if (p.disruption === 'Next') nextCount++;
+    }
+    metrics.scaleDownMachines.set({ autoscaler: name, state: 'candidate' }, candidate);
+    metrics.scaleDownMachines.set({ autoscaler: name, state: 'next' }, nextCount);
+    metrics.scaleDownMachines.set({ autoscaler: name, state: 'blocked' }, sd.blocked.length);
+  }
+
   /** Machines on, and their cpu and memory, across every other autoscaler (cluster-wide caps). */
   private clusterUsage(except: string): { machines: number; cpu: bigint; memory: bigint } {
     let machines = 0;
@@ -552,9 +872,9 @@ export class Reconciler {
   }
 
   /**
-   * Deletion with deletionPolicy PowerOff: power off the managed machines that run no pods
-   * (scale-down's drain is what moves pods; until then such machines are left on and the
-   * finalizer stays, saying why). Retain leaves every machine as it is.
+   * Deletion with deletionPolicy PowerOff: machines still joining are powered off at once
+   * (no pod runs there yet); Ready ones are drained first by the scale-down step, which says
+   * what keeps each one on. Retain leaves every machine as it is.
    */
   private finalizeIntents(
     bma: BareMetalAutoscaler,
@@ -566,16 +886,11 @@ export class Reconciler {
     if (bma.spec.deletionPolicy !== 'PowerOff') return blocked;
     for (const m of selected) {
       const s = next.get(m.name);
-      if (!s || s.operation) {
-        if (s?.operation) blocked.push(`${m.name}: waiting for its ${s.operation.action} operation`);
+      if (s?.operation) {
+        blocked.push(`${m.name}: waiting for its ${s.operation.action} operation`);
         continue;
       }
-      if (s.phase !== 'Ready' && s.phase !== 'Joining') continue;
-      const pods = this.pods.podsOn(m.name).filter((p) => !isDaemonSetPod(p) && !isMirrorPod(p));
-      if (pods.length > 0) {
-        blocked.push(`${m.name} runs ${pods.length} pod(s) (${pods.slice(0, 3).map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(', ')}); it is not powered off until they are moved`);
-        continue;
-      }
+      if (s?.phase !== 'Joining') continue;
       if (!intents.some((i) => i.machine.name === m.name)) {
         intents.push({ machine: m, action: 'PowerOff', reason: 'AutoscalerDeleted', message: 'the autoscaler is being deleted with deletionPolicy PowerOff' });
       }
@@ -660,6 +975,8 @@ export class Reconciler {
       } else if (action.type === 'failed') {
         const s = next.get(machine);
         recorder.emit(involved, 'Warning', action.reason, `${machine}: ${action.message}; quarantined until ${s?.retryAfter ?? '?'}`);
+      } else if (action.type === 'poweredOff') {
+        recorder.emit(involved, 'Normal', 'MachinePoweredOff', `${machine} is powered off (${action.reason}); its Node is removed and registers again when the machine boots`);
       } else if (action.type === 'adopted') {
         recorder.emit(involved, 'Normal', 'MachineAdopted', `${machine} ${action.how}: adopted as Ready`);
       }
@@ -809,4 +1126,33 @@ function parseMilli(q: string): bigint {
 function describe(err: unknown): string {
   if (err instanceof k8s.ApiException) return `HTTP ${err.code}: ${typeof err.body === 'string' ? err.body.slice(0, 300) : JSON.stringify(err.body).slice(0, 300)}`;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Utilisation rising at least this much per minute (0..1 levels) pauses scale-down. */
+const RISING_PER_MINUTE = 0.02;
+
+interface ScaleDownStep {
+  plan?: ScaleDownPlan;
+  starts: { machine: string; pods: k8s.V1Pod[] }[];
+  aborts: { machine: string; reason: string; message: string }[];
+  evict: { machine: string; pods: k8s.V1Pod[]; evictedBefore: number }[];
+  completed: { machine: string; ms: number; evicted: number }[];
+  untaint: string[];
+  deleteNodes: { name: string; uid?: string }[];
+  /** Machines kept on by a blocker (not by being busy or by a pause), for events. */
+  blocked: { machine: string; messages: string[] }[];
+  /** Why the deletion (deletionPolicy PowerOff) is not done yet. */
+  deletionBlocked: string[];
+  failure?: { time: string; machine: string; reason: string };
+}
+
+/** status.machines[].blockers holds at most 32 entries of 512 characters. */
+function capBlockers(messages: string[]): string[] {
+  const cut = messages.map((m) => (m.length > 512 ? `${m.slice(0, 509)}...` : m));
+  if (cut.length <= 32) return cut;
+  return [...cut.slice(0, 31), `and ${cut.length - 31} more`];
+}
+
+function nodeRef(name: string): InvolvedObject {
+  return { apiVersion: 'v1', kind: 'Node', name };
 }

@@ -36,7 +36,11 @@ for a in $(k get bma -o name 2>/dev/null); do
   k patch "$a" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
   k delete "$a" --wait=false >/dev/null 2>&1 || true
 done
+# Pods of an earlier run may sit on Nodes that are gone (no kubelet finishes them): force
+# them, and wait for the namespace to be gone before it is made again.
+k delete pods -n bamel-demo --all --force --grace-period=0 >/dev/null 2>&1 || true
 k delete namespace bamel-demo --ignore-not-found --wait=false >/dev/null
+k wait --for=delete namespace/bamel-demo --timeout=90s >/dev/null 2>&1 || true
 k delete nodes -l bamel.io/simulated=true --ignore-not-found >/dev/null
 
 step "check the inventory before applying it: bamel inventory validate"
@@ -118,10 +122,24 @@ spec:
   maxMachines: 2
 YAML
 
+step "the load goes away: the GPU machine is drained and powered off (scale-down)"
+printf 'short windows for the demo: unneededSeconds 5, cooldownSeconds 0 (defaults: 600 each)\n'
+k patch bma rack-b-gpu --type merge -p '{"spec":{"scaleDown":{"unneededSeconds":5,"cooldownSeconds":0}}}' >/dev/null
+k scale -n bamel-demo deployment/trainer --replicas=0 >/dev/null
+k wait bma/rack-b-gpu --for=jsonpath='{.status.offMachines}'=1 --timeout=180s >/dev/null
+k get bma rack-b-gpu -o jsonpath='{range .status.machines[*]}{.name}{"\t"}{.phase}{"\t"}{.reason}{"\t"}{.blockers}{"\n"}{end}'
+printf '\nwhy each step, from the events:\n'
+k get events -n default --field-selector involvedObject.kind=BareMetalAutoscaler,involvedObject.name=rack-b-gpu --sort-by=.lastTimestamp \
+  -o custom-columns=REASON:.reason,MESSAGE:.message | grep -E 'REASON|Drain|PowerOff|PoweredOff|ScaleDownBlocked' | cut -c1-200
+printf '\nthe powered-off machine has no Node any more (it registers again when it boots):\n'
+k get nodes -L rack
+
 hack/demo-webhook.sh
 
 step "metrics"
 curl -fsS http://127.0.0.1:18080/metrics > "$logs/demo-metrics.txt"
-grep -E '^bamel_(controller_machines\{autoscaler="rack-b-gpu"|power_operations_total|controller_decisions_total)' "$logs/demo-metrics.txt" || true
+grep -E '^bamel_(controller_machines\{autoscaler="rack-b-gpu"|power_operations_total|controller_decisions_total|controller_drains_total|controller_evictions_total)' "$logs/demo-metrics.txt" || true
+
+hack/demo-traffic.sh   # traffic pressure through the eBPF agent (skips without root or BPF)
 
 printf '\nThe cluster stays up (export KUBECONFIG=%s; make cluster-down stops it); the simulator and the manager stop with the demo.\n' "$KUBECONFIG"

@@ -1,15 +1,17 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { structuralSchemaProblems } from '../api/structural.js';
-import { buildBareMetalAutoscalerCrd } from '../api/crd.js';
+import { buildBareMetalAutoscalerCrd, buildTrafficReportCrd } from '../api/crd.js';
 import { generatedFiles } from './generated-files.js';
 
 // Run from the repository root (the Makefile does).
 const root = process.cwd();
 const check = process.argv.includes('--check');
 
-const crd = buildBareMetalAutoscalerCrd() as { spec: { versions: { schema: { openAPIV3Schema: unknown } }[] } };
-const problems = crd.spec.versions.flatMap((v) => structuralSchemaProblems(v.schema.openAPIV3Schema));
+type Crd = { spec: { versions: { schema: { openAPIV3Schema: unknown } }[] } };
+const problems = [buildBareMetalAutoscalerCrd(), buildTrafficReportCrd()].flatMap((crd) =>
+  (crd as Crd).spec.versions.flatMap((v) => structuralSchemaProblems(v.schema.openAPIV3Schema)),
+);
 if (problems.length > 0) {
   for (const p of problems) process.stderr.write(`structural schema: ${p}\n`);
   process.exit(1);

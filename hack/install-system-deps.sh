@@ -3,6 +3,10 @@
 # missing (so a warm run does not touch apt at all).
 set -euo pipefail
 packages=(openssl curl ca-certificates procps iproute2 ipmitool openipmi)
+# eBPF agent: clang (-target bpf), bpftool (vmlinux.h, tests), libbpf-dev (the addon),
+# libelf-dev and zlib1g-dev (libbpf's link deps), iperf3 (bench/traffic.bench.ts), g++ and
+# python3 (node-gyp builds the addon).
+packages+=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev iperf3 g++ python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -419,6 +419,16 @@ export const BareMetalAutoscalerStatusSchema = Type.Object(
     unschedulablePods: Type.Optional(Type.Integer({ minimum: 0, description: 'Unschedulable pods this autoscaler considered at the last reconcile.' })),
     lastScaleEvent: Type.Optional(ScaleEventSchema),
     lastScaleTime: Type.Optional(Type.String({ format: 'date-time', description: 'The time of the last scale event (for the printer column).' })),
+    lastScaleDownFailure: Type.Optional(
+      Type.Object(
+        {
+          time: Type.String({ format: 'date-time', description: 'When the drain was aborted or the power-off failed.' }),
+          machine: Type.String({ maxLength: 253, description: 'The machine concerned.' }),
+          reason: Type.String({ maxLength: 2048, description: 'Why, in words.' }),
+        },
+        { description: 'The last failed scale-down: no drain starts until scaleDown.cooldownSeconds after it.' },
+      ),
+    ),
     pressure: Type.Optional(Type.Array(PressureStatusSchema, { maxItems: 16, description: 'Pressure statistics per category.' })),
     machines: Type.Optional(
       Type.Array(MachineStatusSchema, {
@@ -463,6 +473,7 @@ export type MachineStatus = Static<typeof MachineStatusSchema>;
 export type Operation = Static<typeof OperationSchema>;
 export type Condition = Static<typeof ConditionSchema>;
 export type ScaleEvent = Static<typeof ScaleEventSchema>;
+export type ScaleDown = Static<typeof ScaleDownSchema>;
 export type PressureStatus = Static<typeof PressureStatusSchema>;
 export type MachineSelector = Static<typeof MachineSelectorSchema>;
 

@@ -68,6 +68,19 @@ t.test('a machine powered on or off by hand is adopted, not fought', async (t) =
   const ready: MachineStatus = { name: 'm', phase: 'Ready', since: iso(T0) };
   t.equal(advance('m', ready, { node: { exists: true, ready: false }, power: { state: 'off', at: T0 + 10 } }, S, T0 + 20).status.phase, 'Off');
   t.same(advance('m', ready, { node: { exists: true, ready: false } }, S, T0 + 20).actions, [{ type: 'probe' }]);
+  // A Node that registered after the machine went off is a hand power-on; the Node of a
+  // machine just powered off, still Ready until its lease runs out, is not.
+  const off: MachineStatus = { name: 'm', phase: 'Off', since: iso(T0) };
+  t.equal(advance('m', off, { node: { exists: true, ready: true, createdAt: T0 + 5 } }, S, T0 + 10).status.phase, 'Ready');
+  t.equal(advance('m', off, { node: { exists: true, ready: true, createdAt: T0 - 60_000 } }, S, T0 + 10).status.phase, 'Off');
+});
+
+t.test('a completed power-off says so, with the reason it was made for', async (t) => {
+  const op = newOperation('PowerOff', T0, 'me');
+  const s: MachineStatus = { name: 'm', phase: 'PoweringOff', since: iso(T0), operation: op, reason: 'ScaleDown' };
+  const r = advance('m', s, { node: { exists: false, ready: false }, outcome: { id: op.id, done: true, ok: true, state: 'off' } }, S, T0 + 5000);
+  t.equal(r.status.phase, 'Off');
+  t.same(r.actions, [{ type: 'poweredOff', reason: 'ScaleDown' }]);
 });
 
 t.test('power cycles are counted per UTC day', async (t) => {

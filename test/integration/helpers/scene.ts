@@ -94,6 +94,7 @@ export async function startScene(t: Teardown, prefix: string, machines: SceneMac
   await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'config/crd/bases')]);
   // On a fresh cluster the API serves the kind only once the CRD is Established.
   await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', 'crd/baremetalautoscalers.autoscaling.bamel.io']);
+  await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', 'crd/trafficreports.autoscaling.bamel.io']);
   return {
     ns,
     names,
@@ -165,8 +166,15 @@ export async function startScene(t: Teardown, prefix: string, machines: SceneMac
 }
 
 export async function waitForPhase(scene: Scene, autoscaler: string, machine: string, phase: string, timeoutMs = 60_000): Promise<BareMetalAutoscaler> {
-  return waitFor(`${machine} ${phase} in ${autoscaler}`, timeoutMs, async () => {
-    const a = await scene.autoscaler(autoscaler);
-    return a.status?.machines?.find((m) => m.name === machine)?.phase === phase ? a : false;
-  }, 300);
+  let last: unknown;
+  try {
+    return await waitFor(`${machine} ${phase} in ${autoscaler}`, timeoutMs, async () => {
+      const a = await scene.autoscaler(autoscaler);
+      last = a.status?.machines?.find((m) => m.name === machine);
+      return a.status?.machines?.find((m) => m.name === machine)?.phase === phase ? a : false;
+    }, 300);
+  } catch (err) {
+    // The machine's last status says why it did not get there.
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; last status of the machine: ${JSON.stringify(last)}`);
+  }
 }
