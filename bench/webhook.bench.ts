@@ -19,6 +19,7 @@ import { GROUP, PLURAL, VERSION, type BareMetalAutoscaler } from '../api/v1alpha
 import { localWebhookConfiguration } from '../hack/webhook-config.js';
 import { kubectl, localCluster, testNamespace, uniqueName, waitFor } from '../test/integration/helpers/cluster.js';
 import { startManager } from '../test/integration/helpers/manager.js';
+import { installCrd } from '../test/integration/helpers/crd.js';
 import { freeTcpPort } from '../test/helpers/ports.js';
 import { admissionReview, post, webhookCerts, type WebhookCerts } from '../test/helpers/webhook.js';
 import { autoscaler, inventoryConfigMap, poweringOn, type MachineEntry } from '../test/webhook/fixtures.js';
@@ -130,6 +131,7 @@ async function endToEnd(certs: WebhookCerts): Promise<void> {
   const teardowns: (() => unknown)[] = [];
   const t = { teardown: (fn: () => unknown) => teardowns.push(fn) };
   try {
+    await installCrd();
     const ns = await testNamespace(t, 'webhook-bench');
     const id = uniqueName('whb');
     const port = await freeTcpPort();

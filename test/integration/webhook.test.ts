@@ -8,6 +8,7 @@ import { freeTcpPort } from '../helpers/ports.js';
 import { malformedBodies } from '../helpers/malformed-reviews.js';
 import { admissionReview, post, webhookCerts } from '../helpers/webhook.js';
 import { kubectl, localCluster, testNamespace, uniqueName, waitFor } from './helpers/cluster.js';
+import { installCrd } from './helpers/crd.js';
 import { startManager } from './helpers/manager.js';
 
 /**
@@ -22,6 +23,7 @@ const DENIED = /admission webhook "(baremetalautoscalers|inventories)\.autoscali
 
 t.test('kubectl apply through the webhook: bad objects refused with field and fix, good ones accepted with warnings', async (t) => {
   const { core, custom } = await localCluster();
+  await installCrd();
   const ns = await testNamespace(t, 'webhook');
   const id = uniqueName('wh');
   const certs = await webhookCerts();
