@@ -93,7 +93,7 @@ t.test('kubectl apply through the webhook: bad objects refused with field and fi
     t.match(inv.stdout, /configmap\/machines created/);
     t.match(inv.stderr, new RegExp(`Warning: machines\\.yaml: machines\\[3\\] \\(${m('b-2')}\\)\\.power\\.maxWatts: not set`));
 
-    // Applied right after its inventory: the webhook reads an inventory its cache has not seen yet.
+    // Applied right after its inventory: the webhook's cache may not have it yet, and then it reads it live.
     const a = await apply(bma('a', { machineSelector: { matchLabels: { rack: 'a' } }, minMachines: 1, maxMachines: 2 }));
     t.equal(a.code, 0, a.stderr);
     t.notMatch(a.stderr, /Warning/, 'no warnings for a sound autoscaler');
