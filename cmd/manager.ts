@@ -25,6 +25,8 @@ interface ManagerFlags {
   bmcOperationTimeout: string;
   identity?: string;
   autoscalerSelector?: string;
+  webhookBindAddress: string;
+  webhookCertDir?: string;
 }
 
 function seconds(flag: string, v: string): number {
@@ -57,6 +59,8 @@ export function registerManagerCommand(program: Command): void {
     .option('--bmc-operation-timeout <s>', 'how long one power operation may take', '300')
     .option('--identity <id>', 'leader election identity (default: hostname and a random suffix)')
     .option('--autoscaler-selector <selector>', 'only manage BareMetalAutoscalers with these labels (e.g. shard=a)')
+    .option('--webhook-bind-address <addr>', 'address of the admission webhook server (HTTPS)', ':9443')
+    .option('--webhook-cert-dir <dir>', 'directory with the webhook serving certificate (tls.crt, tls.key), reloaded when it changes; without it the webhook server stays off')
     .action(async (flags: ManagerFlags) => {
       await runManager(flags);
     });
@@ -93,6 +97,8 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     gracefulTimeoutMs: seconds('graceful-power-off-timeout', flags.gracefulPowerOffTimeout),
     bmcTimeouts: { operationMs: seconds('bmc-operation-timeout', flags.bmcOperationTimeout) },
     logger,
+    webhookBindAddress: flags.webhookBindAddress,
+    ...(flags.webhookCertDir ? { webhookCertDir: flags.webhookCertDir } : {}),
     onLeadershipLost: () => {
       // A replica that lost its lease starts anew (its caches and in-memory state are suspect).
       exitCode = 1;
@@ -110,7 +116,15 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     stopping = true;
     resolveShutdown();
   };
-  await manager.start();
+  try {
+    await manager.start();
+  } catch (err) {
+    // A server that cannot start (a port in use, no webhook certificate): stop what did
+    // start (informers, other servers) so that the process exits with the error.
+    await manager.stop(0);
+    logger.flush();
+    throw err;
+  }
   logger.info({ identity: manager.identity, addresses: manager.addresses() }, 'manager started');
   await Promise.race([done, shutdownRequested]);
   stopping = true;

@@ -20,6 +20,9 @@ import { isNodeReady, unschedulableSince } from './observe.js';
 import { WorkQueue } from './queue.js';
 import { FEASIBILITY_ANNOTATION, PodVerdicts } from './verdict.js';
 import { Reconciler, type ClusterCaps, type Stores } from './reconciler.js';
+import { KubeApiError, kubeGetJson } from './kube-http.js';
+import { WebhookMetrics } from '../webhook/metrics.js';
+import { WebhookServer } from '../webhook/server.js';
 import { TRAFFIC_PLURAL, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
 import { TrafficDemand } from './traffic.js';
 
@@ -48,6 +51,10 @@ export interface ManagerOptions {
   gracefulTimeoutMs?: number;
   bmcTimeouts?: { connectMs?: number; requestMs?: number; operationMs?: number };
   logger: Logger;
+  /** host:port of the admission webhook server, served by every replica. Default ":9443". */
+  webhookBindAddress?: string;
+  /** Directory holding the webhook's tls.crt and tls.key; without it the webhook server stays off. */
+  webhookCertDir?: string;
   /** Called when this replica loses leadership: the process should exit and start anew. */
   onLeadershipLost?: () => void;
 }
@@ -97,6 +104,9 @@ export class Manager {
   private electionDone: Promise<void> | undefined;
   /** The leader's pod feasibility marks (verdict.ts); undefined on followers. */
   private verdicts: PodVerdicts | undefined;
+  private readonly webhook: WebhookServer | undefined;
+  /** With --autoscaler-selector, the webhook still needs every autoscaler (overlap is cluster-wide). */
+  private readonly webhookAutoscalers: ResourceInformer<BareMetalAutoscaler> | undefined;
 
   constructor(private readonly opts: ManagerOptions) {
     this.identity = opts.identity ?? `${hostname()}_${Math.random().toString(36).slice(2, 10)}`;
@@ -182,6 +192,25 @@ export class Manager {
       traffic: this.traffic,
     });
     this.wireEvents();
+    if (opts.webhookCertDir) {
+      this.webhookAutoscalers = opts.autoscalerSelector ? informer<BareMetalAutoscaler>(`/apis/${GROUP}/${VERSION}/${PLURAL}`) : undefined;
+      this.webhook = new WebhookServer({
+        bindAddress: opts.webhookBindAddress ?? ':9443',
+        certDir: opts.webhookCertDir,
+        stores: { autoscalers: this.webhookAutoscalers ?? this.informers.autoscalers, inventories: this.informers.inventories, secrets: this.informers.secrets },
+        readConfigMap: async (namespace, name, signal) => {
+          const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${encodeURIComponent(name)}`;
+          try {
+            return await kubeGetJson<k8s.V1ConfigMap>(opts.kc, path, {}, signal, `reading ConfigMap ${namespace}/${name}`);
+          } catch (err) {
+            if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
+            throw err;
+          }
+        },
+        metrics: new WebhookMetrics(this.metrics.registry),
+        logger: log.child({ component: 'webhook' }),
+      });
+    }
   }
 
   /** Machine name → the namespace of the inventory that lists it (for its credentials Secret). */
@@ -302,6 +331,7 @@ export class Manager {
   async start(): Promise<void> {
     const log = this.opts.logger;
     for (const inf of Object.values(this.informers)) inf.start();
+    this.webhookAutoscalers?.start();
     this.trafficReports.start();
     await this.serve();
     if (!this.opts.leaderElect) {
@@ -430,6 +460,8 @@ export class Manager {
         return { status: 'ok', leader: this.leading };
       });
     });
+    if (this.webhook) await this.webhook.start();
+    else log.info('webhook server off: no --webhook-cert-dir; BareMetalAutoscalers and inventories are not checked at admission');
     await this.serveExtender();
   }
 
@@ -467,7 +499,8 @@ export class Manager {
 
   /** Addresses the HTTP servers listen on (for tests). */
   addresses(): string[] {
-    return this.servers.flatMap((s) => s.addresses().map((a) => (typeof a === 'string' ? a : `${a.address}:${a.port}`)));
+    const servers = this.servers.flatMap((s) => s.addresses().map((a) => (typeof a === 'string' ? a : `${a.address}:${a.port}`)));
+    return this.webhook ? [...servers, this.webhook.address()] : servers;
   }
 
   isLeader(): boolean {
@@ -483,8 +516,8 @@ export class Manager {
     this.stopping.abort();
     this.actuator.abortAll();
     await this.electionDone;
-    await Promise.all(this.servers.map((s) => s.close()));
-    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+    await Promise.all([...this.servers.map((s) => s.close()), this.webhook?.stop()]);
+    await Promise.all([...Object.values(this.informers).map((i) => i.stop()), this.webhookAutoscalers?.stop()]);
     await this.trafficReports.stop();
     await this.pool.close();
   }

@@ -135,6 +135,7 @@ printf '\nthe powered-off machine has no Node any more (it registers again when 
 k get nodes -L rack
 
 hack/demo-extender.sh
+hack/demo-webhook.sh
 
 step "metrics"
 curl -fsS http://127.0.0.1:18080/metrics > "$logs/demo-metrics.txt"

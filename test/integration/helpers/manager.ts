@@ -15,12 +15,18 @@ export interface RunningManager {
   exited: Promise<number | null>;
 }
 
+export interface StartManagerOptions {
+  /** Serve the admission webhook (off by default: no test but the webhook's needs it). */
+  webhook?: { bindAddress: string; certDir: string };
+}
+
 /**
  * Runs `bamel manager` against the local cluster. The extender is off unless the test asks
  * for it (`--extender-bind-address` in args): tests run several managers, a fixed port would
- * collide.
+ * collide. The webhook is off unless `opts.webhook` is given.
  */
-export function startManager(args: string[]): RunningManager {
+export function startManager(args: string[], opts: StartManagerOptions = {}): RunningManager {
+  const webhookFlags = opts.webhook ? ['--webhook-bind-address', opts.webhook.bindAddress, '--webhook-cert-dir', opts.webhook.certDir] : [];
   const child = spawn(
     process.execPath,
     [
@@ -33,6 +39,7 @@ export function startManager(args: string[]): RunningManager {
       '--health-probe-bind-address',
       '127.0.0.1:0',
       ...(args.includes('--extender-bind-address') ? [] : ['--extender-bind-address', '0']),
+      ...webhookFlags,
       ...args,
     ],
     { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BAMEL_LOG_LEVEL: process.env.BAMEL_TEST_LOG_LEVEL ?? 'info' } },
