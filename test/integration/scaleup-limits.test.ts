@@ -79,8 +79,9 @@ t.test('minMachines from zero, maxMachines, cooldown and dryRun', async (t) => {
     return c?.reason === 'DryRun' && c.message.includes('would power on') ? c : false;
   });
   t.match(dry.message, /would power on .*\(PendingPods\)/);
-  const events = await scene.autoscalerEvents(bma);
-  t.ok(events.some((e) => e.reason === 'WouldPowerOn'), 'a WouldPowerOn event');
+  // Events are sent after the status is written: wait for it rather than race it.
+  const would = await waitFor('a WouldPowerOn event', 30_000, async () => (await scene.autoscalerEvents(bma)).some((e) => e.reason === 'WouldPowerOn')).catch(() => false);
+  t.ok(would, 'a WouldPowerOn event');
   await sleep(5000);
   t.equal(onCount(scene), 3, 'dryRun powered nothing on (counted from the simulator)');
   t.equal(scene.sim.powerEvents().length, 3, 'the BMCs received exactly three power requests in all');
