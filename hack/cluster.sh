@@ -120,7 +120,17 @@ start() { # name args...
   log "starting $name"
   # setsid: the component outlives this script, and `down` can stop its whole group.
   setsid "$bin/$name" "$@" >"$logs/$name.log" 2>&1 < /dev/null &
-  echo $! > "$pids/$name.pid"
+  local pid=$!
+  echo "$pid" > "$pids/$name.pid"
+  # Until the exec has happened, /proc shows the forked shell, not the component: on a busy
+  # machine a check right away would take a starting component for a dead one. Wait for the
+  # exec (or the exit).
+  local _
+  for _ in $(seq 1 100); do
+    [[ -r "/proc/$pid/cmdline" ]] || break
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$bin/$name" && break
+    sleep 0.05
+  done
 }
 
 # A component that exited (a port in use, a bad flag) fails the start at once, with its log.
