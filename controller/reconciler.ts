@@ -631,6 +631,7 @@ export class Reconciler {
       const lastRefusal = progress?.lastRefusal ?? s.drain?.lastRefusal;
       let abort: { reason: string; message: string } | undefined;
       if (!node) abort = { reason: 'NodeGone', message: 'its Node disappeared during the drain' };
+      else if (deleting && !forcing) abort = { reason: 'AutoscalerDeleted', message: 'the autoscaler is being deleted with deletionPolicy Retain: the machine is left on' };
       else if (!forcing && !sd.enabled) abort = { reason: 'ScaleDownDisabled', message: 'scale-down was disabled during the drain' };
       else if (!forcing && spec.dryRun) abort = { reason: 'DryRun', message: 'dryRun was set during the drain' };
       else {
@@ -901,7 +902,9 @@ export class Reconciler {
 
   private async maybeRemoveFinalizer(bma: BareMetalAutoscaler, machines: MachineStatus[]): Promise<boolean> {
     if (!bma.metadata.deletionTimestamp) return false;
-    if (machines.some((m) => m.operation)) return false;
+    if (machines.some((m) => m.operation || m.phase === 'Draining')) return false;
+    // A draining taint left behind would keep pods off a machine nobody manages any more.
+    if (machines.some((m) => hasDrainingTaint(this.deps.stores.nodes.get(m.name)))) return false;
     if (bma.spec.deletionPolicy === 'PowerOff' && machines.some((m) => ['Ready', 'Joining', 'PoweringOn', 'PoweringOff', 'Draining'].includes(m.phase))) return false;
     await this.patchFinalizers(bma, (bma.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
     return true;
