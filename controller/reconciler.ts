@@ -748,7 +748,9 @@ export class Reconciler {
       const updated: MachineStatus = {
         ...rest,
         ...(p.unneededSince ? { unneededSince: p.unneededSince } : {}),
-        ...(p.disruption ? { disruption: p.disruption } : {}),
+        // A dry run never drains, and does not keep pods off a machine either: the extender
+        // filters `Next` machines, so a dry run shows its choice as a `WouldDrain` event only.
+        ...(p.disruption ? { disruption: spec.dryRun ? 'Candidate' : p.disruption } : {}),
         ...(blockers.length > 0 ? { blockers } : {}),
       };
       const hard = p.blockers.filter((b) => b.kind !== 'Busy' && b.kind !== 'Paused');
