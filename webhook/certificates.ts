@@ -41,7 +41,10 @@ export async function loadCertificatePair(dir: string): Promise<CertificatePair>
       throw new CertificateError(`--webhook-cert-dir ${dir}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); put the serving certificate in ${CERT_FILE} and its key in ${KEY_FILE}`, { cause: err });
     }
   };
-  const [cert, key] = await Promise.all([read(CERT_FILE), read(KEY_FILE)]);
+  // One after the other: with both missing, the error names tls.crt every time, not
+  // whichever read happened to fail first.
+  const cert = await read(CERT_FILE);
+  const key = await read(KEY_FILE);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
