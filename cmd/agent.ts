@@ -37,7 +37,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--node-name <name>', 'the node this agent runs on (its TrafficReport is named after it)', process.env.NODE_NAME)
     .option('--poll-interval <s>', 'seconds between reads of the kernel counters (the rate interval)', '5')
     .option('--report-interval <s>', 'at least this many seconds between two writes of the TrafficReport', '15')
-    .option('--metrics-bind-address <addr>', 'address of /metrics and /healthz ("0" to disable)', ':8090')
+    .option('--metrics-bind-address <addr>', 'address of /metrics and /healthz ("0" to disable)', ':8095')
     .option('--cgroup-root <dir>', 'the cgroup v2 hierarchy to attach to (default: found in /proc/self/mountinfo)')
     .option('--max-cgroups <n>', 'bound of the kernel counters map (cgroups counted at once)', '16384')
     .option('--no-l7', 'count packets, bytes and SYNs only (no HTTP parsing)')
