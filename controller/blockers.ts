@@ -1,4 +1,4 @@
-import type { V1LabelSelector, V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
+import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import {
   CA_SAFE_TO_EVICT_ANNOTATION,
   DO_NOT_DISRUPT_ANNOTATION,
@@ -6,6 +6,7 @@ import {
   SCALE_DOWN_DISABLED_ANNOTATION,
 } from '../api/v1alpha1/baremetalautoscaler.js';
 import { isDaemonSetPod, isMirrorPod, isTerminated } from './observe.js';
+import { labelSelectorMatches } from './select.js';
 
 /**
  * Why a machine may not be scaled down, from its Node and the pods on it, in words. Pure:
@@ -134,30 +135,4 @@ export function budgetCovers(budget: V1PodDisruptionBudget, pod: V1Pod): boolean
   const sel = budget.spec?.selector;
   if (!sel) return false;
   return labelSelectorMatches(sel, pod.metadata?.labels ?? {});
-}
-
-export function labelSelectorMatches(sel: V1LabelSelector, labels: Readonly<Record<string, string>>): boolean {
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const req of sel.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(labels, req.key);
-    const value = labels[req.key];
-    switch (req.operator) {
-      case 'In':
-        if (!has || !(req.values ?? []).includes(value as string)) return false;
-        break;
-      case 'NotIn':
-        if (has && (req.values ?? []).includes(value as string)) return false;
-        break;
-      case 'Exists':
-        if (!has) return false;
-        break;
-      case 'DoesNotExist':
-        if (has) return false;
-        break;
-      default:
-        // An operator the API server would have refused: select nothing rather than everything.
-        return false;
-    }
-  }
-  return true;
 }

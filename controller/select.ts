@@ -1,8 +1,13 @@
 import type { MachineSelector } from '../api/v1alpha1/baremetalautoscaler.js';
 
-/** Kubernetes LabelSelector semantics over a machine's inventory labels; empty selects all. */
-export function selectorMatches(selector: MachineSelector | undefined, labels: Record<string, string>): boolean {
-  if (!selector) return true;
+/** The shape both machine selectors and Kubernetes LabelSelectors have. */
+export interface LabelSelectorLike {
+  matchLabels?: Record<string, string> | undefined;
+  matchExpressions?: { key: string; operator: string; values?: string[] | undefined }[] | undefined;
+}
+
+/** Kubernetes LabelSelector semantics; an empty selector selects all, an unknown operator nothing. */
+export function labelSelectorMatches(selector: LabelSelectorLike, labels: Readonly<Record<string, string>>): boolean {
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
     if (labels[k] !== v) return false;
   }
@@ -22,9 +27,17 @@ export function selectorMatches(selector: MachineSelector | undefined, labels: R
       case 'DoesNotExist':
         if (has) return false;
         break;
+      default:
+        // An operator the API server would have refused: select nothing rather than everything.
+        return false;
     }
   }
   return true;
+}
+
+/** A machine selector over a machine's inventory labels; none or empty selects all. */
+export function selectorMatches(selector: MachineSelector | undefined, labels: Record<string, string>): boolean {
+  return selector === undefined || labelSelectorMatches(selector, labels);
 }
 
 /** Words for messages: `rack=b, class in (gpu,compute)`. */

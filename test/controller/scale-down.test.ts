@@ -2,8 +2,9 @@ import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-no
 import t from 'tap';
 import type { ParsedMachine } from '../../api/inventory.js';
 import { DRAINING_TAINT, type MachineStatus, type ScaleDown } from '../../api/v1alpha1/baremetalautoscaler.js';
-import { budgetCovers, labelSelectorMatches, podBlockers } from '../../controller/blockers.js';
+import { budgetCovers, podBlockers } from '../../controller/blockers.js';
 import { planScaleDown, utilization, type ReadyMachine, type ScaleDownInput } from '../../controller/scale-down.js';
+import { labelSelectorMatches } from '../../controller/select.js';
 
 const T0 = Date.parse('2026-11-28T10:00:00Z');
 const iso = (ms: number): string => new Date(ms).toISOString();
