@@ -14,7 +14,7 @@
 //     modes, and the manager's own histogram for the requests of run (a).
 import { performance } from 'node:perf_hooks';
 import type * as k8s from '@kubernetes/client-node';
-import { ResourceInformer } from '../controller/informer.js';
+import { ResourceInformer } from '../kube/informer.js';
 import { kwokNode, localCluster, testNamespace, waitFor } from '../test/integration/helpers/cluster.js';
 import { heldLease, startSecondScheduler } from '../test/integration/helpers/extender.js';
 import { startManager } from '../test/integration/helpers/manager.js';

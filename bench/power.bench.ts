@@ -19,13 +19,13 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { freeUdpPort, IpmiSimBmc } from '../hack/sim/ipmi-sim.js';
-import { RedfishFakeServer, type AddSystemOptions } from '../hack/sim/redfish-fake.js';
+import { freeUdpPort, IpmiSimBmc } from '../sim/ipmi-sim.js';
+import { RedfishFakeServer, type AddSystemOptions } from '../sim/redfish-fake.js';
 import { parseBmcAddress } from '../power/address.js';
 import { BmcCredentials } from '../power/credentials.js';
 import type { PowerDriver, PowerState } from '../power/driver.js';
 import { createPowerDriver } from '../power/factory.js';
-import { IpmiDriver, type IpmiDriverOptions } from '../power/ipmi.js';
+import { IpmiDriver, type IpmiDriverOptions } from '../power/ipmi/driver.js';
 import { RedfishDriver, type RedfishDriverOptions } from '../power/redfish.js';
 import { startSushy, type SushyEmulator } from '../test/helpers/sushy.js';
 

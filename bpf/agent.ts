@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { VERSION as BAMEL_VERSION } from '../api/version.js';
 import { GROUP, VERSION } from '../api/v1alpha1/baremetalautoscaler.js';
 import { TRAFFIC_API_VERSION, TRAFFIC_KIND, TRAFFIC_PLURAL, type PodTraffic, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
-import { ResourceInformer } from '../controller/informer.js';
+import { ResourceInformer } from '../kube/informer.js';
 import { podUidFromCgroupPath, walkCgroups } from './cgroups.js';
 import type { TrafficCounters } from './counters.js';
 import type { Overflow } from './probe.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { parseQuantity } from '../api/quantity.js';
-import { Manager } from '../controller/manager.js';
+import { Manager } from '../manager/manager.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
 

@@ -4,8 +4,8 @@ import * as k8s from '@kubernetes/client-node';
 import { formatIssue, parseInventoryText } from '../api/inventory.js';
 import type { BmcCredentials } from '../power/credentials.js';
 import { readCredentialsSecret } from '../power/secrets.js';
-import { controlServer, Datacenter } from '../hack/sim/datacenter.js';
-import { kubeletRunning, startKubelet, stopKubelet } from '../hack/sim/nodes.js';
+import { controlServer, Datacenter } from '../sim/datacenter.js';
+import { kubeletRunning, startKubelet, stopKubelet } from '../sim/nodes.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
 

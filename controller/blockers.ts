@@ -6,7 +6,7 @@ import {
   SCALE_DOWN_DISABLED_ANNOTATION,
 } from '../api/v1alpha1/baremetalautoscaler.js';
 import { isDaemonSetPod, isMirrorPod, isTerminated } from './observe.js';
-import { labelSelectorMatches } from './select.js';
+import { labelSelectorMatches } from '../api/selector.js';
 
 /**
  * Why a machine may not be scaled down, from its Node and the pods on it, in words. Pure:

@@ -21,14 +21,14 @@ import type { Actuator } from './actuator.js';
 import { setCondition } from './conditions.js';
 import { annotationBlocker, isMovable, mustLeave, nodeBlocker, podRef as podName } from './blockers.js';
 import { decideScaleUp, type AbsorbingMachine, type PendingPod, type ScaleUpCandidate, type ScaleUpDecision } from './decide.js';
-import type { EventRecorder, InvolvedObject } from './events.js';
+import type { EventRecorder, InvolvedObject } from '../kube/events.js';
 import { advance, countPowerCycle, newOperation, type LifecycleAction, type LifecycleSettings } from './lifecycle.js';
 import { Drainer } from './drain.js';
 import type { ControllerMetrics } from './metrics.js';
 import { isDaemonSetPod, isMirrorPod, isNodeReady, PodIndex, toVector, unschedulableSince } from './observe.js';
 import { PressureTracker } from './pressure-tracker.js';
 import { hasDrainingTaint, planScaleDown, type PlacementNode, type ReadyMachine, type ScaleDownPlan } from './scale-down.js';
-import { selectorMatches } from './select.js';
+import { selectorMatches } from '../api/selector.js';
 import type { TrafficDemandSource } from './traffic.js';
 import type { ResourceVector } from './scoring.js';
 

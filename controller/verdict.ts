@@ -12,10 +12,10 @@ import {
   type CompiledPod,
   type MachineVerdict,
 } from '../scheduling/index.js';
-import type { EventType, InvolvedObject } from './events.js';
+import type { EventType, InvolvedObject } from '../kube/events.js';
 import { compiledSignature, unschedulableSince } from './observe.js';
-import { TokenBucket } from './rate-limit.js';
-import { systemClock } from './clock.js';
+import { TokenBucket } from '../kube/rate-limit.js';
+import { systemClock } from '../kube/clock.js';
 
 /**
  * The feasibility verdict of each unschedulable pod against the powered-off machines: the

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { parseBmcAddress, type BmcAddress } from './address.js';
 import type { BmcCredentials } from './credentials.js';
 import type { DriverTimeouts, PowerDriver } from './driver.js';
-import { IpmiDriver } from './ipmi.js';
+import { IpmiDriver } from './ipmi/driver.js';
 import { RedfishDriver } from './redfish.js';
 
 export interface BmcConnection {

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { formatIssue as formatInventoryIssue, type ParsedMachine } from '../api/inventory.js';
 import { INVENTORY_LABEL, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
-import { describeSelector } from '../controller/select.js';
+import { describeSelector } from '../api/selector.js';
 import { busyMachines, selectedMachines, type AdmissionContext, type InventoryView } from './context.js';
 import { checkAutoscalerStructure } from './structure.js';
 import { listSome, type Issue, type Verdict } from './verdict.js';

@@ -1,6 +1,6 @@
 import type { InventoryIssue, ParsedMachine } from '../api/inventory.js';
 import type { BareMetalAutoscaler, BareMetalAutoscalerSpec, MachineStatus } from '../api/v1alpha1/baremetalautoscaler.js';
-import { selectorMatches } from '../controller/select.js';
+import { selectorMatches } from '../api/selector.js';
 
 /**
  * What the admission checks know about the cluster: a snapshot the server assembles from

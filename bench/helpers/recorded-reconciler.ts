@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { BareMetalAutoscaler } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { Actuator } from '../../controller/actuator.js';
-import { EventRecorder, type EventType, type InvolvedObject } from '../../controller/events.js';
+import { EventRecorder, type EventType, type InvolvedObject } from '../../kube/events.js';
 import { ControllerMetrics } from '../../controller/metrics.js';
 import type { AutoscalerApi, Reconciler, ReconcilerDeps, Store } from '../../controller/reconciler.js';
 import { BmcCredentials } from '../../power/credentials.js';

@@ -4,7 +4,7 @@ import type { ParsedMachine } from '../../api/inventory.js';
 import { DRAINING_TAINT, type MachineStatus, type ScaleDown } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { budgetCovers, podBlockers } from '../../controller/blockers.js';
 import { planScaleDown, utilization, type ReadyMachine, type ScaleDownInput } from '../../controller/scale-down.js';
-import { labelSelectorMatches } from '../../controller/select.js';
+import { labelSelectorMatches } from '../../api/selector.js';
 
 const T0 = Date.parse('2026-11-28T10:00:00Z');
 const iso = (ms: number): string => new Date(ms).toISOString();

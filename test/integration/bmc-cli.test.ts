@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { BMC_EXIT_CODES, runBmc } from '../../cmd/bmc.js';
-import { RedfishFakeServer } from '../../hack/sim/redfish-fake.js';
-import type { SimPowerEvent } from '../../hack/sim/types.js';
+import { RedfishFakeServer } from '../../sim/redfish-fake.js';
+import type { SimPowerEvent } from '../../sim/types.js';
 import { bamelEntry, kubeconfigPath, localCluster, repoRoot, testNamespace } from './helpers/cluster.js';
 
 // `bamel bmc --inventory FILE --machine NAME`: the address comes from the inventory and

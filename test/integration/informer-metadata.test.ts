@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ResourceInformer } from '../../controller/informer.js';
+import { ResourceInformer } from '../../kube/informer.js';
 import { localCluster, testNamespace, waitFor } from './helpers/cluster.js';
 
 // The controller watches credentials Secrets for changes only: their data never enters its memory.

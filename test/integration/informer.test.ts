@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import type * as k8s from '@kubernetes/client-node';
-import { ResourceInformer, type ResourceInformerOptions } from '../../controller/informer.js';
+import { ResourceInformer, type ResourceInformerOptions } from '../../kube/informer.js';
 import { localCluster, testNamespace, waitFor } from './helpers/cluster.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 

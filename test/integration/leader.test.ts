@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
 import { performance } from 'node:perf_hooks';
 import * as k8s from '@kubernetes/client-node';
-import { systemClock, type Clock, type TimerHandle } from '../../controller/clock.js';
-import { LeaderElector, LeadershipLostError, type LeaderElectorOptions } from '../../controller/leader.js';
+import { systemClock, type Clock, type TimerHandle } from '../../kube/clock.js';
+import { LeaderElector, LeadershipLostError, type LeaderElectorOptions } from '../../kube/leader.js';
 import { localCluster, testNamespace, waitFor } from './helpers/cluster.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 

@@ -10,7 +10,7 @@ import { startSim } from './helpers/sim.js';
 
 // A simulated machine powered on through the real drivers boots, registers its Node with
 // the inventory's labels, taints and capacity, and kwok keeps it Ready; powered off, it
-// stops and its Node goes away (hack/sim/nodes.ts says why).
+// stops and its Node goes away (sim/nodes.ts says why).
 
 t.test('simulated machines boot into Nodes and stop when powered off', async (t) => {
   const { core } = await localCluster();

@@ -8,12 +8,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import { pino, type Logger } from 'pino';
 import t from 'tap';
-import { freeUdpPort, IpmiSimBmc, type ChassisRequest, type IpmiSimBmcOptions } from '../../hack/sim/ipmi-sim.js';
-import type { SimPowerEvent } from '../../hack/sim/types.js';
+import { freeUdpPort, IpmiSimBmc, type ChassisRequest, type IpmiSimBmcOptions } from '../../sim/ipmi-sim.js';
+import type { SimPowerEvent } from '../../sim/types.js';
 import { parseBmcAddress } from '../../power/address.js';
 import { BmcCredentials } from '../../power/credentials.js';
 import { BmcAuthError, BmcProtocolError, BmcRefusedError, BmcTimeoutError, BmcUnreachableError } from '../../power/errors.js';
-import { classifyIpmitoolFailure, IpmiDriver, workingCipherSuite, type IpmiDriverOptions } from '../../power/ipmi.js';
+import { classifyIpmitoolFailure, IpmiDriver, workingCipherSuite, type IpmiDriverOptions } from '../../power/ipmi/driver.js';
 
 const USERNAME = 'admin';
 const PASSWORD = 'sim-pw-1234';

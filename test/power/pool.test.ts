@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { RedfishFakeServer, type FakeRequestRecord } from '../../hack/sim/redfish-fake.js';
-import type { SimFaults } from '../../hack/sim/types.js';
+import { RedfishFakeServer, type FakeRequestRecord } from '../../sim/redfish-fake.js';
+import type { SimFaults } from '../../sim/types.js';
 import { BmcCredentials } from '../../power/credentials.js';
 import { BmcAuthError, BmcDegradedError, BmcError, BmcTimeoutError, BmcUnreachableError } from '../../power/errors.js';
 import { BmcPool, type BmcPoolOptions, type MachineBmcSpec } from '../../power/pool.js';

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { freeUdpPort, IpmiSimBmc, type IpmiSimBmcOptions } from '../../hack/sim/ipmi-sim.js';
-import type { SimPowerEvent } from '../../hack/sim/types.js';
+import { freeUdpPort, IpmiSimBmc, type IpmiSimBmcOptions } from '../../sim/ipmi-sim.js';
+import type { SimPowerEvent } from '../../sim/types.js';
 
 const USERNAME = 'admin';
 const PASSWORD = 'sim-pw-5678';

@@ -2,8 +2,8 @@ import t from 'tap';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { request } from 'undici';
-import { QUIRK_PROFILES, RedfishFakeServer, type AddSystemOptions } from '../../hack/sim/redfish-fake.js';
-import type { SimPowerEvent } from '../../hack/sim/types.js';
+import { QUIRK_PROFILES, RedfishFakeServer, type AddSystemOptions } from '../../sim/redfish-fake.js';
+import type { SimPowerEvent } from '../../sim/types.js';
 
 const USER = 'admin';
 const PASSWORD = 'fake-Pa55word';

@@ -2,12 +2,12 @@ import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { pino, type Logger } from 'pino';
-import type { BmcAddress } from './address.js';
-import type { BmcCredentials } from './credentials.js';
-import { DEFAULT_TIMEOUTS, endpointOf, type DriverTimeouts, type OperationOptions, type PowerDriver, type PowerOffOptions, type PowerResult, type PowerState } from './driver.js';
-import { BmcAuthError, BmcProtocolError, BmcRefusedError, BmcTimeoutError, BmcUnreachableError, type BmcError } from './errors.js';
-import { KeyedMutex } from './keyed-mutex.js';
-import { Operation } from './operation.js';
+import type { BmcAddress } from '../address.js';
+import type { BmcCredentials } from '../credentials.js';
+import { DEFAULT_TIMEOUTS, endpointOf, type DriverTimeouts, type OperationOptions, type PowerDriver, type PowerOffOptions, type PowerResult, type PowerState } from '../driver.js';
+import { BmcAuthError, BmcProtocolError, BmcRefusedError, BmcTimeoutError, BmcUnreachableError, type BmcError } from '../errors.js';
+import { KeyedMutex } from '../keyed-mutex.js';
+import { Operation } from '../operation.js';
 
 export interface IpmiDriverOptions {
   address: BmcAddress;

@@ -1,4 +1,4 @@
-import type { MachineSelector } from '../api/v1alpha1/baremetalautoscaler.js';
+import type { MachineSelector } from './v1alpha1/baremetalautoscaler.js';
 
 /** The shape both machine selectors and Kubernetes LabelSelectors have. */
 export interface LabelSelectorLike {

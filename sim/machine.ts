@@ -1,4 +1,4 @@
-import type { ParsedMachine } from '../../api/inventory.js';
+import type { ParsedMachine } from '../api/inventory.js';
 import type { SimFaults, SimPowerEvent, SimPowerState, SimulatedBmc } from './types.js';
 
 export type MachineFaults = SimFaults & {

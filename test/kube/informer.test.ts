@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import * as k8s from '@kubernetes/client-node';
-import { ResourceInformer } from '../../controller/informer.js';
+import { ResourceInformer } from '../../kube/informer.js';
 
 // The informer against a scripted fake API server: the protocol corners a real server
 // will not produce on demand (410 as a status and as an ERROR event, expired continue

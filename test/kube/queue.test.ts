@@ -1,7 +1,7 @@
 import t from 'tap';
-import { ManualClock } from '../../controller/clock.js';
-import { WorkQueue, type QueueWorker } from '../../controller/queue.js';
-import { ExponentialBackoffPerKey, TokenBucket } from '../../controller/rate-limit.js';
+import { ManualClock } from '../../kube/clock.js';
+import { WorkQueue, type QueueWorker } from '../../kube/queue.js';
+import { ExponentialBackoffPerKey, TokenBucket } from '../../kube/rate-limit.js';
 
 // Every test runs on a ManualClock: time moves only through clock.advance, so nothing
 // here depends on how fast a busy machine schedules timers.

@@ -1,5 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
-import type { ParsedMachine } from '../../api/inventory.js';
+import type { ParsedMachine } from '../api/inventory.js';
 
 /**
  * A simulated machine's Node. kwok plays the kubelet of every Node annotated
