@@ -4,6 +4,7 @@ import { checkDuplicateBmcs, checkDuplicateNames, checkMachine, DEFAULT_MAX_PODS
 import { TAINT_EFFECTS } from './labels.js';
 import { checkSchema, isPlainObject, type PathSegment } from './schema-check.js';
 import type { BmcAddress } from '../power/address.js';
+import { errorMessage } from '../kube/errors.js';
 
 /**
  * The machine inventory: which physical machines the autoscaler may power on and off, how
@@ -219,7 +220,7 @@ function parseYaml(text: string, toOuterLines?: LineMapper, where = ''): ParsedY
   try {
     return { value: document.toJS(), document, lineCounter, errors: [] };
   } catch (err) {
-    const message = `cannot expand the document: ${err instanceof Error ? err.message : String(err)}; use fewer aliases`;
+    const message = `cannot expand the document: ${errorMessage(err)}; use fewer aliases`;
     return { value: undefined, lineCounter, errors: [{ path: where, message }] };
   }
 }

@@ -28,6 +28,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { endToEnd, printEndToEnd } from './helpers/end-to-end.js';
 import { measureSize, measureSizeInChild, printRecorded, type SizeOptions, type SizeResult } from './helpers/recorded-bench.js';
+import { errorMessage } from '../kube/errors.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): boolean => argv.includes(name);
@@ -78,6 +79,6 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (err) {
-  process.stderr.write(`decision benchmark: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`decision benchmark: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 }

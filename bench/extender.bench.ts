@@ -20,6 +20,7 @@ import { heldLease, startSecondScheduler } from '../test/integration/helpers/ext
 import { startManager } from '../test/integration/helpers/manager.js';
 import { freeTcpPort } from '../test/helpers/ports.js';
 import { ms, summarize, table } from './helpers/stats.js';
+import { errorMessage } from '../kube/errors.js';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,7 +50,7 @@ async function retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (attempt >= 5 || code === 409 || code === 404) throw err;
-      log(`${what}: ${err instanceof Error ? err.message : String(err)}; again`);
+      log(`${what}: ${errorMessage(err)}; again`);
       await new Promise((r) => setTimeout(r, 1000 * attempt));
     }
   }

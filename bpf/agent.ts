@@ -9,6 +9,7 @@ import { podUidFromCgroupPath, walkCgroups } from './cgroups.js';
 import type { TrafficCounters } from './counters.js';
 import type { Overflow } from './probe.js';
 import { CgroupRates, podRates, significantChange, type ChangeThresholds, type PodIdentity } from './rates.js';
+import { errorMessage } from '../kube/errors.js';
 
 /** What the agent reads counters from: the TrafficProbe, or a recording in tests and benches. */
 export interface TrafficSource {
@@ -118,7 +119,7 @@ export class TrafficAgent {
     this.timer = setInterval(() => {
       if (this.polling) return;
       this.polling = this.poll()
-        .catch((err: unknown) => this.opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'poll failed'))
+        .catch((err: unknown) => this.opts.logger.error({ err: errorMessage(err) }, 'poll failed'))
         .finally(() => (this.polling = undefined));
     }, this.opts.pollIntervalMs);
   }
@@ -150,7 +151,7 @@ export class TrafficAgent {
     if (seconds > 0) this.latest = pods;
     if (seconds > 0 && this.custom) await this.maybeReport(pods, now).catch((err: unknown) => {
       metrics.reports.inc({ result: 'failed' });
-      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'writing the TrafficReport failed; retrying at the next poll');
+      logger.warn({ err: errorMessage(err) }, 'writing the TrafficReport failed; retrying at the next poll');
     });
   }
 

@@ -5,6 +5,7 @@ import { findCgroup2Root, podUidFromCgroupPath, walkCgroups } from '../bpf/cgrou
 import { BpfPermissionError, TrafficProbe } from '../bpf/probe.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
+import { parseOptionalBindAddress } from '../kube/net.js';
 
 interface AgentFlags {
   kubeconfig?: string;
@@ -156,11 +157,8 @@ async function runAgent(flags: AgentFlags): Promise<void> {
 }
 
 async function serveMetrics(address: string, metrics: AgentMetrics, logger: ReturnType<typeof createLogger>): Promise<FastifyInstance | undefined> {
-  if (address === '0' || address === '') return undefined;
-  const i = address.lastIndexOf(':');
-  const host = address.slice(0, i) || '0.0.0.0';
-  const port = Number(address.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--metrics-bind-address must be host:port, got ${JSON.stringify(address)}`);
+  const bind = parseOptionalBindAddress(address, '--metrics-bind-address');
+  if (!bind) return undefined;
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   const app = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
   app.get('/metrics', async (_req, reply) => {
@@ -168,6 +166,6 @@ async function serveMetrics(address: string, metrics: AgentMetrics, logger: Retu
     return metrics.registry.metrics();
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
-  await app.listen({ host: host.replace(/^\[|\]$/g, ''), port });
+  await app.listen(bind);
   return app;
 }

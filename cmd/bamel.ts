@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
+import { errorMessage } from '../kube/errors.js';
 
 async function main(): Promise<void> {
   const program = buildProgram();
@@ -11,7 +12,7 @@ async function main(): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    process.stderr.write(`bamel: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`bamel: ${errorMessage(err)}\n`);
     process.exitCode = 1;
   }
 }

@@ -10,6 +10,7 @@ import { createPowerDriver } from '../power/factory.js';
 import { readCredentialsSecret } from '../power/secrets.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
+import { errorMessage } from '../kube/errors.js';
 
 interface BmcFlags {
   address?: string;
@@ -101,7 +102,7 @@ export async function runBmc(action: 'status' | 'on' | 'off', flags: BmcFlags, i
       io.err.write(`bamel bmc ${action}: ${err.message}\n`);
       return BMC_EXIT_CODES.USAGE;
     }
-    io.err.write(`bamel bmc ${action}: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.err.write(`bamel bmc ${action}: ${errorMessage(err)}\n`);
     return 1;
   } finally {
     await driver?.close().catch(() => undefined);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { formatIssue, parseInventoryText } from '../api/inventory.js';
+import { errorMessage } from '../kube/errors.js';
 
 export interface InventoryValidateIo {
   stdout: { write(text: string): unknown };
@@ -27,7 +28,7 @@ export async function runInventoryValidate(file: string, io: InventoryValidateIo
   try {
     text = file === '-' ? await (io.readStdin ?? readProcessStdin)() : await readFile(file, 'utf8');
   } catch (err) {
-    io.stderr.write(`${shown}: cannot read: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`${shown}: cannot read: ${errorMessage(err)}\n`);
     io.stderr.write(`${shown}: 1 error\n`);
     return 1;
   }

@@ -8,6 +8,7 @@ import { controlServer, Datacenter } from '../sim/datacenter.js';
 import { kubeletRunning, startKubelet, stopKubelet } from '../sim/nodes.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
+import { parseBindAddress } from '../kube/net.js';
 
 interface SimFlags {
   inventory: string;
@@ -79,7 +80,7 @@ async function runSim(flags: SimFlags): Promise<void> {
     logger,
   });
   const app = await controlServer(dc, logger);
-  const [host, port] = splitHostPort(flags.controlAddress);
+  const { host, port } = parseBindAddress(flags.controlAddress, '--control-address', { requireHost: true });
   const url = await app.listen({ host, port });
   emit({
     event: 'ready',
@@ -96,12 +97,4 @@ async function runSim(flags: SimFlags): Promise<void> {
   await dc.stop();
   emit({ event: 'stopped' });
   logger.flush();
-}
-
-function splitHostPort(address: string): [string, number] {
-  const i = address.lastIndexOf(':');
-  if (i <= 0) throw new Error(`--control-address must be host:port, got ${JSON.stringify(address)}`);
-  const port = Number(address.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--control-address: bad port in ${JSON.stringify(address)}`);
-  return [address.slice(0, i).replace(/^\[|\]$/g, ''), port];
 }

@@ -6,6 +6,7 @@ import { isBmcError } from '../power/errors.js';
 import type { BmcPool } from '../power/pool.js';
 import type { OperationOutcome, PowerObservation } from './lifecycle.js';
 import type { ControllerMetrics } from './metrics.js';
+import { errorMessage } from '../kube/errors.js';
 
 /** The machine's BMC credentials, read from the Secret in the namespace of the autoscaler's inventory. */
 export type CredentialsFor = (machine: ParsedMachine, autoscaler: string) => Promise<BmcCredentials>;
@@ -87,7 +88,7 @@ export class Actuator {
         log.info({ state: result.state, alreadyInState: result.alreadyInState, method: result.method, ms: result.durationMs }, 'power operation done');
       } catch (err) {
         const code = isBmcError(err) ? err.code : 'ERROR';
-        const message = err instanceof Error ? err.message : String(err);
+        const message = errorMessage(err);
         Object.assign(outcome, { done: true, ok: false, error: message, finishedAt: this.now() });
         this.opts.metrics.powerOperations.inc({ action, result: code, driver: driverKind });
         log.warn({ code, err: message }, 'power operation failed');
@@ -113,7 +114,7 @@ export class Actuator {
         const state = await driver.status({ signal });
         this.observations.set(machine.name, { state, at: this.now() });
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
+        const message = errorMessage(err);
         this.observations.set(machine.name, { state: 'unknown', at: this.now(), error: message });
         this.opts.logger.warn({ autoscaler, machine: machine.name, err: message }, 'reading the power state failed');
       } finally {

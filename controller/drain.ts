@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { DRAINING_TAINT } from '../api/v1alpha1/baremetalautoscaler.js';
 import { podRef } from './blockers.js';
 import type { ControllerMetrics } from './metrics.js';
+import { apiExceptionMessage, describeError, errorMessage } from '../kube/errors.js';
 
 /**
  * The I/O of a drain: the draining taint on the Node, evictions through the Eviction API
@@ -130,11 +131,11 @@ export class Drainer {
       if (err instanceof k8s.ApiException) {
         if (err.code === 404) return { ok: true, gone: true };
         if (err.code === 409) return { ok: true, gone: true }; // the uid precondition: that pod is gone
-        const message = statusMessage(err);
+        const message = apiExceptionMessage(err);
         if (err.code === 429) return { ok: false, refused: true, message: `eviction refused: ${message}` };
         return { ok: false, refused: false, message: `eviction failed (HTTP ${err.code}): ${message}` };
       }
-      return { ok: false, refused: false, message: `eviction failed: ${err instanceof Error ? err.message : String(err)}` };
+      return { ok: false, refused: false, message: `eviction failed: ${errorMessage(err)}` };
     }
   }
 
@@ -159,7 +160,7 @@ export class Drainer {
         node = await this.core.readNode({ name: nodeName });
       } catch (err) {
         if (err instanceof k8s.ApiException && err.code === 404) return false;
-        throw new Error(`reading Node ${nodeName}: ${describe(err)}`);
+        throw new Error(`reading Node ${nodeName}: ${describeError(err)}`);
       }
       const taints = change(node.spec?.taints ?? []);
       if (taints === undefined) return true;
@@ -170,7 +171,7 @@ export class Drainer {
       } catch (err) {
         if (err instanceof k8s.ApiException && err.code === 409 && attempt < 5) continue;
         if (err instanceof k8s.ApiException && err.code === 404) return false;
-        throw new Error(`updating the taints of Node ${nodeName}: ${describe(err)}`);
+        throw new Error(`updating the taints of Node ${nodeName}: ${describeError(err)}`);
       }
     }
   }
@@ -185,27 +186,7 @@ export class Drainer {
       this.opts.logger.info({ node: nodeName }, 'Node of a powered-off machine deleted');
     } catch (err) {
       if (err instanceof k8s.ApiException && (err.code === 404 || err.code === 409)) return;
-      throw new Error(`deleting Node ${nodeName}: ${describe(err)}`);
+      throw new Error(`deleting Node ${nodeName}: ${describeError(err)}`);
     }
   }
-}
-
-function statusMessage(err: k8s.ApiException<unknown>): string {
-  const body: unknown = err.body;
-  if (typeof body === 'string') {
-    try {
-      const parsed = JSON.parse(body) as { message?: string };
-      if (parsed.message) return parsed.message;
-    } catch {
-      return body.slice(0, 300);
-    }
-    return body.slice(0, 300);
-  }
-  if (body && typeof body === 'object' && 'message' in body && typeof (body).message === 'string') return (body as { message: string }).message;
-  return `HTTP ${err.code}`;
-}
-
-function describe(err: unknown): string {
-  if (err instanceof k8s.ApiException) return `HTTP ${err.code}: ${statusMessage(err)}`;
-  return err instanceof Error ? err.message : String(err);
 }

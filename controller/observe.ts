@@ -1,5 +1,5 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { compilePod, podRequests, type CompiledPod, type ResourceList } from '../scheduling/index.js';
+import { compilePod, isTerminated, podRequests, type CompiledPod, type ResourceList } from '../scheduling/index.js';
 import type { ResourceVector } from './scoring.js';
 
 /** Facts about pods and Nodes, read from the informers' caches, shared by every reconcile. */
@@ -8,11 +8,7 @@ export function isNodeReady(node: V1Node | undefined): boolean {
   return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
-const TERMINATED = new Set(['Succeeded', 'Failed']);
-
-export function isTerminated(pod: V1Pod): boolean {
-  return TERMINATED.has(pod.status?.phase ?? '');
-}
+export { isTerminated };
 
 /** A pod the scheduler could not place: PodScheduled=False with reason Unschedulable. */
 export function unschedulableSince(pod: V1Pod): number | undefined {

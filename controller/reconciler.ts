@@ -31,6 +31,7 @@ import { hasDrainingTaint, planScaleDown, type PlacementNode, type ReadyMachine,
 import { selectorMatches } from '../api/selector.js';
 import type { TrafficDemandSource } from './traffic.js';
 import type { ResourceVector } from './scoring.js';
+import { errorMessage } from '../kube/errors.js';
 
 export interface Store<T> {
   get(key: string): T | undefined;
@@ -1130,7 +1131,7 @@ function parseMilli(q: string): bigint {
 
 function describe(err: unknown): string {
   if (err instanceof k8s.ApiException) return `HTTP ${err.code}: ${typeof err.body === 'string' ? err.body.slice(0, 300) : JSON.stringify(err.body).slice(0, 300)}`;
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 /** Utilisation rising at least this much per minute (0..1 levels) pauses scale-down. */

@@ -12,10 +12,11 @@ import {
   type CompiledPod,
   type MachineVerdict,
 } from '../scheduling/index.js';
-import type { EventType, InvolvedObject } from '../kube/events.js';
+import { podRef, type EventType, type InvolvedObject } from '../kube/events.js';
 import { compiledSignature, unschedulableSince } from './observe.js';
 import { TokenBucket } from '../kube/rate-limit.js';
 import { systemClock } from '../kube/clock.js';
+import { errorMessage } from '../kube/errors.js';
 
 /**
  * The feasibility verdict of each unschedulable pod against the powered-off machines: the
@@ -205,7 +206,7 @@ export class PodVerdicts {
       try {
         this.flush();
       } catch (err) {
-        this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'computing pod feasibility marks failed');
+        this.deps.logger.error({ err: errorMessage(err) }, 'computing pod feasibility marks failed');
       }
     }, Math.max(0, due - now));
   }
@@ -282,7 +283,7 @@ export class PodVerdicts {
         if (code === 404) continue; // the pod is gone
         // 409: the pod changed since; its update event brings it back here with the new state.
         if (code !== 409) {
-          this.deps.logger.warn({ pod: key, err: err instanceof Error ? err.message : String(err) }, 'writing the pod feasibility mark failed; retrying');
+          this.deps.logger.warn({ pod: key, err: errorMessage(err) }, 'writing the pod feasibility mark failed; retrying');
           await new Promise((r) => setTimeout(r, 1000));
         }
         this.dirty.add(key);
@@ -292,7 +293,7 @@ export class PodVerdicts {
       if (w.event !== undefined) {
         const pod = this.deps.pods.get(key);
         this.deps.emit(
-          { apiVersion: 'v1', kind: 'Pod', name: w.name, namespace: w.namespace, ...(pod?.metadata?.uid ? { uid: pod.metadata.uid } : {}) },
+          podRef({ metadata: { name: w.name, namespace: w.namespace, ...(pod?.metadata?.uid ? { uid: pod.metadata.uid } : {}) } }),
           w.event.type,
           FEASIBILITY_EVENT_REASON,
           w.event.message,

@@ -1,8 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import { podRequests, type ReadonlyResourceList, type ResourceList } from '../scheduling/index.js';
+import { isTerminated, podRequests, type ReadonlyResourceList, type ResourceList } from '../scheduling/index.js';
 import type { WatchedCache } from './standings.js';
-
-const TERMINATED = new Set(['Succeeded', 'Failed']);
 
 interface Contribution {
   node: string;
@@ -32,7 +30,7 @@ export class NodeUsage {
   set(pod: V1Pod): void {
     const key = keyOf(pod);
     const node = pod.spec?.nodeName;
-    if (!node || TERMINATED.has(pod.status?.phase ?? '')) {
+    if (!node || isTerminated(pod)) {
       this.remove(key);
       return;
     }

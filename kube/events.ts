@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { errorMessage } from './errors.js';
 
 export interface InvolvedObject {
   apiVersion: string;
@@ -10,6 +11,23 @@ export interface InvolvedObject {
 }
 
 export type EventType = 'Normal' | 'Warning';
+
+/** The object an event about a pod is on. */
+export function podRef(pod: k8s.V1Pod | { metadata?: { name?: string; namespace?: string; uid?: string } }): InvolvedObject {
+  const m = pod.metadata;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    name: m?.name ?? '',
+    ...(m?.namespace ? { namespace: m.namespace } : {}),
+    ...(m?.uid ? { uid: m.uid } : {}),
+  };
+}
+
+/** The object an event about a Node is on. */
+export function nodeRef(name: string): InvolvedObject {
+  return { apiVersion: 'v1', kind: 'Node', name };
+}
 
 interface Seen {
   name: string;
@@ -44,7 +62,7 @@ export class EventRecorder {
   /** Fire and forget: an event that cannot be written is logged, never fatal. */
   emit(obj: InvolvedObject, type: EventType, reason: string, message: string): void {
     void this.record(obj, type, reason, message).catch((err: unknown) => {
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err), reason, object: `${obj.kind}/${obj.name}` }, 'writing an event failed');
+      this.logger.warn({ err: errorMessage(err), reason, object: `${obj.kind}/${obj.name}` }, 'writing an event failed');
     });
   }
 

@@ -4,6 +4,7 @@ import { linkedAbort } from './abort.js';
 import { Backoff } from './backoff.js';
 import { sleep, systemClock } from './clock.js';
 import { KubeApiError, kubeGet, kubeGetJson, type KubeStatus, type Query } from './kube-http.js';
+import { errorMessage } from './errors.js';
 
 export interface ResourceInformerOptions {
   kc: KubeConfig;
@@ -57,7 +58,7 @@ class WatchFailure extends Error {
     readonly healthy: boolean,
     cause: unknown,
   ) {
-    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    super(errorMessage(cause), { cause });
     this.name = 'WatchFailure';
   }
 }

@@ -1,6 +1,9 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeApiError, type KubeStatus } from './errors.js';
+
+export { KubeApiError, type KubeStatus };
 
 /**
  * Plain GETs against the API server with the KubeConfig's credentials, for the list-watch
@@ -10,34 +13,6 @@ import type { KubeConfig } from '@kubernetes/client-node';
  */
 
 export type Query = Record<string, string | number | boolean | undefined>;
-
-/** The metav1.Status the API server sends with an error. */
-export interface KubeStatus {
-  kind?: string;
-  status?: string;
-  code?: number;
-  reason?: string;
-  message?: string;
-}
-
-/** The API server answered with an error status (directly, or as a watch ERROR event). */
-export class KubeApiError extends Error {
-  readonly statusCode: number;
-  readonly reason: string | undefined;
-
-  constructor(what: string, statusCode: number, status?: KubeStatus) {
-    const detail = status?.message ?? http.STATUS_CODES[statusCode] ?? 'error';
-    super(`${what}: ${statusCode} ${detail}`);
-    this.name = 'KubeApiError';
-    this.statusCode = statusCode;
-    this.reason = status?.reason;
-  }
-
-  /** The resourceVersion asked for is older than the server's history: relist. */
-  get gone(): boolean {
-    return this.statusCode === 410 || this.reason === 'Expired' || this.reason === 'Gone';
-  }
-}
 
 /** Opens a GET and resolves with the response once its headers are in and its status is 2xx. */
 export async function kubeGet(kc: KubeConfig, path: string, query: Query, signal: AbortSignal, what: string, accept = 'application/json'): Promise<http.IncomingMessage> {

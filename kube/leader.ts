@@ -2,6 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { linkedAbort } from './abort.js';
 import { sleep, systemClock, type Clock } from './clock.js';
+import { apiExceptionMessage, apiStatusCode, errorMessage, isApiStatus } from './errors.js';
 
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics
@@ -271,7 +272,7 @@ export class LeaderElector {
     try {
       current = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }, options);
     } catch (err) {
-      if (!isStatus(err, 404)) {
+      if (!isApiStatus(err, 404)) {
         if (!signal.aborted) this.log?.warn({ err: describe(err) }, 'reading the lease failed');
         return 'failed';
       }
@@ -305,7 +306,7 @@ export class LeaderElector {
       return 'ok';
     } catch (err) {
       // 409: another candidate wrote first, with the resourceVersion we also read.
-      if (!signal.aborted) this.log?.[isStatus(err, 409) ? 'debug' : 'warn']({ err: describe(err) }, 'updating the lease failed');
+      if (!signal.aborted) this.log?.[isApiStatus(err, 409) ? 'debug' : 'warn']({ err: describe(err) }, 'updating the lease failed');
       return 'failed';
     }
   }
@@ -320,7 +321,7 @@ export class LeaderElector {
       this.lastRenewSentAt = sentAt;
       return 'ok';
     } catch (err) {
-      if (!signal.aborted) this.log?.[isStatus(err, 409) ? 'debug' : 'warn']({ err: describe(err) }, 'creating the lease failed');
+      if (!signal.aborted) this.log?.[isApiStatus(err, 409) ? 'debug' : 'warn']({ err: describe(err) }, 'creating the lease failed');
       return 'failed';
     }
   }
@@ -342,7 +343,7 @@ export class LeaderElector {
       } catch (err) {
         // A renewal abandoned when leadership ended may have landed after all, so our
         // resourceVersion is stale: look again, and release if the lease is still ours.
-        if (attempt === 1 && isStatus(err, 409)) {
+        if (attempt === 1 && isApiStatus(err, 409)) {
           try {
             this.observe(await this.withTimeout(undefined, (signal) => this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }, requestOptions(signal))));
             continue;
@@ -460,24 +461,11 @@ function requestOptions(signal: AbortSignal): ReturnType<typeof k8s.setHeaderOpt
   };
 }
 
-function isStatus(err: unknown, code: number): boolean {
-  return err instanceof k8s.ApiException && err.code === code;
-}
 
-/** A loggable summary: ApiException's message embeds the whole response, headers included. */
+/** A loggable summary with the HTTP code apart, for structured logs. */
 function describe(err: unknown): { message: string; code?: number } {
-  if (err instanceof k8s.ApiException) {
-    let message = String(err.body);
-    try {
-      message = (JSON.parse(message) as { message?: string }).message ?? message;
-    } catch {
-      // not a Status: keep the raw body
-    }
-    return { code: err.code, message };
-  }
-  return { message: errorMessage(err) };
+  const code = apiStatusCode(err);
+  if (err instanceof k8s.ApiException) return { code: err.code, message: apiExceptionMessage(err) };
+  return { ...(code !== undefined ? { code } : {}), message: errorMessage(err) };
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -12,7 +12,7 @@ import { ExtenderMetrics } from '../extender/metrics.js';
 import { buildExtenderServer } from '../extender/server.js';
 import { Actuator } from '../controller/actuator.js';
 import { Drainer } from '../controller/drain.js';
-import { EventRecorder } from '../kube/events.js';
+import { EventRecorder, podRef } from '../kube/events.js';
 import { ResourceInformer } from '../kube/informer.js';
 import { LeaderElector } from '../kube/leader.js';
 import { ControllerMetrics } from '../controller/metrics.js';
@@ -25,6 +25,8 @@ import { WebhookMetrics } from '../webhook/metrics.js';
 import { WebhookServer } from '../webhook/server.js';
 import { TRAFFIC_PLURAL, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
 import { TrafficDemand } from '../controller/traffic.js';
+import { parseOptionalBindAddress } from '../kube/net.js';
+import { errorMessage } from '../kube/errors.js';
 
 export interface ManagerOptions {
   kc: k8s.KubeConfig;
@@ -159,13 +161,7 @@ export class Manager {
       onChange: (autoscaler) => this.queue?.add(autoscaler),
       onEvicted: (pod, machine, autoscaler) =>
         recorder.emit(
-          {
-            apiVersion: 'v1',
-            kind: 'Pod',
-            name: pod.metadata?.name ?? '',
-            ...(pod.metadata?.namespace ? { namespace: pod.metadata.namespace } : {}),
-            ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
-          },
+          podRef(pod),
           'Normal',
           'Evicted',
           `evicted by bamel to drain ${machine} before powering it off (autoscaler ${autoscaler})`,
@@ -363,7 +359,7 @@ export class Manager {
       onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
     });
     this.electionDone = this.elector.run(this.stopping.signal).catch((err: unknown) => {
-      log.error({ err: err instanceof Error ? err.message : String(err) }, 'leader election failed');
+      log.error({ err: errorMessage(err) }, 'leader election failed');
       this.opts.onLeadershipLost?.();
     });
   }
@@ -399,7 +395,7 @@ export class Manager {
           }
         }
       }, 1);
-    })().catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'reconcile workers stopped'));
+    })().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'reconcile workers stopped'));
     signal.addEventListener('abort', () => void queue.shutDown({ drain: false }), { once: true });
   }
 
@@ -434,25 +430,23 @@ export class Manager {
 
   private async serve(): Promise<void> {
     const log = this.opts.logger;
-    const listen = async (address: string, setup: (app: FastifyInstance) => void): Promise<void> => {
-      if (address === '0' || address === '') return;
-      const i = address.lastIndexOf(':');
-      const host = address.slice(0, i) || '0.0.0.0';
-      const port = Number(address.slice(i + 1));
+    const listen = async (address: string, flag: string, setup: (app: FastifyInstance) => void): Promise<void> => {
+      const bind = parseOptionalBindAddress(address, flag);
+      if (!bind) return;
       // pino's Logger and fastify's logger type differ only in generics fastify cannot infer.
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
       const app = Fastify({ loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
       setup(app);
-      await app.listen({ host: host.replace(/^\[|\]$/g, ''), port });
+      await app.listen(bind);
       this.servers.push(app);
     };
-    await listen(this.opts.metricsBindAddress, (app) => {
+    await listen(this.opts.metricsBindAddress, '--metrics-bind-address', (app) => {
       app.get('/metrics', async (_req, reply) => {
         reply.header('content-type', this.metrics.registry.contentType);
         return this.metrics.registry.metrics();
       });
     });
-    await listen(this.opts.healthProbeBindAddress, (app) => {
+    await listen(this.opts.healthProbeBindAddress, '--health-probe-bind-address', (app) => {
       app.get('/healthz', async () => ({ status: 'ok' }));
       app.get('/readyz', async (_req, reply) => {
         const notSynced = Object.entries(this.informers).filter(([, i]) => !i.hasSynced()).map(([n]) => n);
@@ -467,21 +461,16 @@ export class Manager {
 
   /** The scheduler extender (extender/): on every replica, over this replica's caches. */
   private async serveExtender(): Promise<void> {
-    const address = this.opts.extenderBindAddress ?? '0';
-    if (address === '0' || address === '') return;
-    const i = address.lastIndexOf(':');
-    const host = (address.slice(0, i) || '0.0.0.0').replace(/^\[|\]$/g, '');
-    const port = Number(address.slice(i + 1));
-    if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new Error(`--extender-bind-address must be host:port, :port or "0", got ${JSON.stringify(address)}`);
-    }
+    const bind = parseOptionalBindAddress(this.opts.extenderBindAddress, '--extender-bind-address');
+    if (!bind) return;
+    const { host, port } = bind;
     const dir = this.opts.extenderCertDir;
     let https: { cert: Buffer; key: Buffer } | undefined;
     if (dir) {
       try {
         https = { cert: readFileSync(join(dir, 'tls.crt')), key: readFileSync(join(dir, 'tls.key')) };
       } catch (err) {
-        throw new Error(`--extender-cert-dir ${dir}: reading tls.crt and tls.key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new Error(`--extender-cert-dir ${dir}: reading tls.crt and tls.key: ${errorMessage(err)}`, { cause: err });
       }
     }
     const metrics = new ExtenderMetrics(this.metrics.registry);

@@ -1,4 +1,5 @@
 import { BmcDegradedError, isBmcError } from './errors.js';
+import { errorMessage } from '../kube/errors.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -90,7 +91,7 @@ export class CircuitBreaker {
     if (isBmcError(err) && (err.code === 'BMC_REFUSED' || err.code === 'BMC_DEGRADED')) return;
     if (err instanceof Error && err.name === 'AbortError') return;
     this.failures++;
-    this.lastError = isBmcError(err) ? err.code : err instanceof Error ? err.message : String(err);
+    this.lastError = isBmcError(err) ? err.code : errorMessage(err);
     if (probe) this.currentOpenMs = Math.min(this.currentOpenMs * 2, this.opts.maxOpenMs);
     if (this.failures >= this.opts.failureThreshold) this.openUntil = this.now() + this.currentOpenMs;
   }

@@ -1,6 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { BmcCredentials} from './credentials.js';
 import { CredentialsError, credentialsFromSecret } from './credentials.js';
+import { errorMessage } from '../kube/errors.js';
 
 /**
  * Reads a machine's BMC credentials from its Secret (keys username and password) through
@@ -20,7 +21,7 @@ export async function readCredentialsSecret(core: k8s.CoreV1Api, namespace: stri
       }
       throw new CredentialsError(`${where}: reading Secret ${namespace}/${name} failed with HTTP ${err.code}`);
     }
-    throw new CredentialsError(`${where}: reading Secret ${namespace}/${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw new CredentialsError(`${where}: reading Secret ${namespace}/${name} failed: ${errorMessage(err)}`);
   }
   return credentialsFromSecret(
     { metadata: { name, namespace }, ...(secret.data ? { data: secret.data } : {}), ...(secret.stringData ? { stringData: secret.stringData } : {}) },

@@ -14,7 +14,7 @@ export {
   type Reason,
   type Verdict,
 } from './feasibility.js';
-export { candidateFromMachine, candidateFromNode, HOSTNAME_LABEL, OS_LABEL, predictedNodeLabels, UNSCHEDULABLE_TAINT, type Candidate } from './machine.js';
+export { candidateFromMachine, candidateFromNode, HOSTNAME_LABEL, isTerminated, OS_LABEL, predictedNodeLabels, UNSCHEDULABLE_TAINT, type Candidate } from './machine.js';
 export { podRequests, sumRequests, type PodRequestsOptions } from './requests.js';
 export { formatResource, ONE_POD, PODS, type ReadonlyResourceList, type ResourceList } from './resources.js';
 export { EVENT_MESSAGE_MAX_BYTES, summarizeInfeasible, type MachineVerdict, type SummaryOptions } from './summary.js';

@@ -46,6 +46,11 @@ export function candidateFromMachine(machine: ParsedMachine): Candidate {
 
 const TERMINATED_PHASES = new Set(['Succeeded', 'Failed']);
 
+/** A pod that has finished (Succeeded or Failed): it holds no resources and needs no room. */
+export function isTerminated(pod: V1Pod): boolean {
+  return TERMINATED_PHASES.has(pod.status?.phase ?? '');
+}
+
 /**
  * A Node and the pods bound to it. Terminated pods no longer hold resources; the others,
  * including those being deleted, still do (the scheduler counts them until they are gone).
@@ -60,7 +65,7 @@ export function candidateFromNode(node: V1Node, podsOnNode: readonly V1Pod[] = [
   }
   const used: ResourceList = new Map();
   for (const pod of podsOnNode) {
-    if (TERMINATED_PHASES.has(pod.status?.phase ?? '')) continue;
+    if (isTerminated(pod)) continue;
     addResources(used, podRequests(pod, { useStatusResources: true }));
   }
   return {

@@ -1,5 +1,6 @@
 import type { ParsedMachine } from '../api/inventory.js';
 import type { SimFaults, SimPowerEvent, SimPowerState, SimulatedBmc } from './types.js';
+import { errorMessage } from '../kube/errors.js';
 
 export type MachineFaults = SimFaults & {
   /** The machine powers on but its Node never registers. */
@@ -127,7 +128,7 @@ export class SimMachine {
   /** Node updates of one machine happen in order (a halt never overtakes a boot). */
   private serial(fn: () => Promise<void>): void {
     this.chain = this.chain.then(fn).catch((err: unknown) => {
-      this.opts.emit({ event: 'error', machine: this.name, message: err instanceof Error ? err.message : String(err) });
+      this.opts.emit({ event: 'error', machine: this.name, message: errorMessage(err) });
     });
   }
 }

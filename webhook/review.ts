@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { fieldOf } from './structure.js';
 import { admissionWarnings, denialMessage, type Verdict } from './verdict.js';
+import { errorMessage } from '../kube/errors.js';
 
 /**
  * The admission.k8s.io/v1 AdmissionReview envelope: what the API server sends and what it
@@ -60,7 +61,7 @@ export function parseAdmissionReview(body: unknown): AdmissionRequest {
     try {
       value = JSON.parse(text);
     } catch (err) {
-      throw new MalformedReviewError(`body is not JSON (${err instanceof Error ? err.message : String(err)}); expected an admission.k8s.io/v1 AdmissionReview`);
+      throw new MalformedReviewError(`body is not JSON (${errorMessage(err)}); expected an admission.k8s.io/v1 AdmissionReview`);
     }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {

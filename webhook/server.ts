@@ -12,6 +12,8 @@ import { checkInventory } from './inventory-checks.js';
 import type { VerdictLabel, WebhookMetrics, WebhookName } from './metrics.js';
 import { MalformedReviewError, parseAdmissionReview, reviewResponse, type AdmissionRequest } from './review.js';
 import type { Verdict } from './verdict.js';
+import { parseBindAddress } from '../kube/net.js';
+import { errorMessage } from '../kube/errors.js';
 
 /**
  * The admission webhook server: HTTPS (fastify), AdmissionReview v1 on
@@ -111,7 +113,7 @@ export class WebhookServer {
         return reply.code(code).send(body);
       });
     }
-    const { host, port } = parseBindAddress(this.opts.bindAddress);
+    const { host, port } = parseBindAddress(this.opts.bindAddress, '--webhook-bind-address');
     await app.listen({ host, port });
     this.certificates.start();
     log.info({ address: this.address(), certDir: this.opts.certDir, serial: pair.serial, notAfter: pair.notAfter }, 'webhook server listening');
@@ -149,7 +151,7 @@ export class WebhookServer {
       if (response.response.warnings) this.opts.metrics.warnings.inc({ webhook }, response.response.warnings.length);
       return { code: 200, body: response, verdict: label };
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       this.opts.logger.error({ webhook, uid: request.uid, err: message }, 'admission check failed');
       return { code: 500, body: statusBody(500, `bamel webhook: the check failed: ${message}`), verdict: 'error' };
     }
@@ -180,7 +182,7 @@ export class WebhookServer {
       }
     } catch (err) {
       this.opts.metrics.inventoryLookups.inc({ source: 'error' });
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       return { errors: [{ field: 'spec.inventory', message: `cannot read the inventory to check it (${message}); retry` }], warnings: [] };
     }
     return checkAutoscaler({ operation, object, ...(oldObject ? { oldObject } : {}) }, this.context(live));
@@ -260,15 +262,4 @@ function inventoryRef(object: unknown): { namespace: string; name: string; key: 
 function statusBody(code: number, message: string): Record<string, unknown> {
   const reasons: Record<number, string> = { 400: 'BadRequest', 404: 'NotFound', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType', 500: 'InternalError' };
   return { apiVersion: 'v1', kind: 'Status', status: 'Failure', code, reason: reasons[code] ?? 'Failure', message };
-}
-
-/** ":9443" → all addresses; "127.0.0.1:9443"; "[::1]:9443". */
-export function parseBindAddress(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  const port = Number(address.slice(i + 1));
-  if (i === -1 || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`--webhook-bind-address ${JSON.stringify(address)}: expected host:port or :port, e.g. :9443`);
-  }
-  const host = address.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
-  return { host, port };
 }

@@ -4,6 +4,7 @@ import { GROUP, PLURAL } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { kubectl, localCluster, waitFor } from '../../test/integration/helpers/cluster.js';
 import { startScene, type SceneMachine } from '../../test/integration/helpers/scene.js';
 import { mib, ms, summarize, table, versus } from './stats.js';
+import { errorMessage } from '../../kube/errors.js';
 
 /**
  * Part a of the decision benchmark: the local control plane, `bamel sim` with Redfish
@@ -83,7 +84,7 @@ class Teardowns {
       try {
         await fn();
       } catch (err) {
-        process.stderr.write(`teardown: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.stderr.write(`teardown: ${errorMessage(err)}\n`);
       }
     }
   }

@@ -5,6 +5,7 @@ import type { DriverTimeouts } from '../driver.js';
 import { BmcProtocolError, BmcTimeoutError, BmcUnreachableError, type BmcError } from '../errors.js';
 import type { RedfishResponse } from './messages.js';
 import type { Operation } from '../operation.js';
+import { errorMessage } from '../../kube/errors.js';
 
 export interface TransportOptions {
   /** protocol://host:port of the BMC. */
@@ -157,7 +158,7 @@ export class RedfishTransport {
       });
     }
     if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return new BmcProtocolError(`${what}: the answer is larger than ${MAX_BODY_BYTES} bytes`, place);
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     return new BmcUnreachableError(`${what}: ${code ?? message}`, place);
   }
 }

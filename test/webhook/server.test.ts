@@ -7,10 +7,11 @@ import { Registry } from 'prom-client';
 import t from 'tap';
 import type { BareMetalAutoscaler } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { WebhookMetrics } from '../../webhook/metrics.js';
-import { parseBindAddress, WebhookServer, type WebhookStores } from '../../webhook/server.js';
+import { WebhookServer, type WebhookStores } from '../../webhook/server.js';
 import { malformedBodies } from '../helpers/malformed-reviews.js';
 import { admissionReview, post, webhookCerts, type WebhookCerts } from '../helpers/webhook.js';
 import { autoscaler, inventoryConfigMap } from './fixtures.js';
+import { parseBindAddress } from '../../kube/net.js';
 
 /** The real HTTPS server in this process, over stores filled by the test. */
 
@@ -229,10 +230,10 @@ t.test('a certificate that does not fit its key is not served; the previous one 
 });
 
 t.test('bind addresses', async (t) => {
-  t.same(parseBindAddress(':9443'), { host: '0.0.0.0', port: 9443 });
-  t.same(parseBindAddress('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
-  t.same(parseBindAddress('[::1]:9443'), { host: '::1', port: 9443 });
-  t.throws(() => parseBindAddress('9443x'), /--webhook-bind-address "9443x": expected host:port or :port/);
+  t.same(parseBindAddress(':9443', '--webhook-bind-address'), { host: '0.0.0.0', port: 9443 });
+  t.same(parseBindAddress('127.0.0.1:0', '--webhook-bind-address'), { host: '127.0.0.1', port: 0 });
+  t.same(parseBindAddress('[::1]:9443', '--webhook-bind-address'), { host: '::1', port: 9443 });
+  t.throws(() => parseBindAddress('9443x', '--webhook-bind-address'), /--webhook-bind-address "9443x": expected host:port or :port/);
 });
 
 t.test('without certificates the server does not start, and says which file', async (t) => {

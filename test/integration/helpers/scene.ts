@@ -8,6 +8,7 @@ import { freeTcpPort, freeUdpPort } from '../../helpers/ports.js';
 import { kubectl, localCluster, repoRoot, testNamespace, waitFor } from './cluster.js';
 import { startManager, type RunningManager } from './manager.js';
 import { startSim, type RunningSim } from './sim.js';
+import { errorMessage } from '../../../kube/errors.js';
 
 export interface SceneMachine {
   /** Short name; the real machine (and Node) name gets the scene's prefix. */
@@ -175,6 +176,6 @@ export async function waitForPhase(scene: Scene, autoscaler: string, machine: st
     }, 300);
   } catch (err) {
     // The machine's last status says why it did not get there.
-    throw new Error(`${err instanceof Error ? err.message : String(err)}; last status of the machine: ${JSON.stringify(last)}`);
+    throw new Error(`${errorMessage(err)}; last status of the machine: ${JSON.stringify(last)}`);
   }
 }
