@@ -5,7 +5,7 @@
 //   ... bench/decision.bench.ts --recorded   the reconcile on recorded state at 1,000 and 10,000 machines
 // Options: --pods N (end-to-end pods, default 30), --machines N (end-to-end machines, default 100),
 //   --sizes 1000,10000, --pending N (pending pods, default 10000), --runs N (steady-state reconciles per size),
-//   --reconciler PATH (another build of controller/reconciler.ts, e.g. a patched copy, to compare).
+//   --reconciler PATH (another build of controller/reconcile/reconciler.ts, e.g. a patched copy, to compare).
 // A bamel manager started without --autoscaler-selector (make demo's) manages every autoscaler
 // of the cluster, the bench's too; the end-to-end part stops when it sees one act. Then use a
 // control plane of the bench's own, with the same variables for the bench and hack/cluster.sh:

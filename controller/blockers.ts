@@ -44,7 +44,8 @@ export interface Blocker {
   message: string;
 }
 
-export function podRef(pod: V1Pod): string {
+/** namespace/name, as messages name a pod. */
+export function podName(pod: V1Pod): string {
   return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 }
 
@@ -68,7 +69,7 @@ export function nodeBlocker(node: V1Node | undefined): Blocker | undefined {
 /** The blockers a pod's annotations set, which hold even while a drain runs. */
 export function annotationBlocker(pod: V1Pod): Blocker | undefined {
   const a = pod.metadata?.annotations ?? {};
-  const ref = podRef(pod);
+  const ref = podName(pod);
   if (a[DO_NOT_DISRUPT_ANNOTATION] === 'true') return { kind: 'DoNotDisrupt', message: `pod ${ref} is annotated ${DO_NOT_DISRUPT_ANNOTATION}: "true"` };
   if (a[KARPENTER_DO_NOT_DISRUPT_ANNOTATION] === 'true') return { kind: 'DoNotDisrupt', message: `pod ${ref} is annotated ${KARPENTER_DO_NOT_DISRUPT_ANNOTATION}: "true"` };
   if (a[CA_SAFE_TO_EVICT_ANNOTATION] === 'false') return { kind: 'DoNotDisrupt', message: `pod ${ref} is annotated ${CA_SAFE_TO_EVICT_ANNOTATION}: "false"` };
@@ -86,7 +87,7 @@ export interface PodBlockerOptions {
 export function podBlockers(pod: V1Pod, opts: PodBlockerOptions): Blocker[] {
   if (!isMovable(pod)) return [];
   const out: Blocker[] = [];
-  const ref = podRef(pod);
+  const ref = podName(pod);
   const annotated = annotationBlocker(pod);
   if (annotated) out.push(annotated);
   const safe = pod.metadata?.annotations?.[CA_SAFE_TO_EVICT_ANNOTATION] === 'true';

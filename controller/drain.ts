@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { DRAINING_TAINT } from '../api/v1alpha1/baremetalautoscaler.js';
-import { podRef } from './blockers.js';
+import { podName } from './blockers.js';
 import type { ControllerMetrics } from './metrics.js';
 import { apiExceptionMessage, describeError, errorMessage } from '../kube/errors.js';
 
@@ -78,7 +78,7 @@ export class Drainer {
     const live = new Set<string>();
     let nextAt: number | undefined;
     for (const pod of pods) {
-      const uid = pod.metadata?.uid ?? podRef(pod);
+      const uid = pod.metadata?.uid ?? podName(pod);
       live.add(uid);
       let a = drain.pods.get(uid);
       if (!a) drain.pods.set(uid, (a = { inFlight: false, attempts: 0, nextAt: 0, accepted: false }));
@@ -98,7 +98,7 @@ export class Drainer {
           this.opts.metrics.evictions.inc({ result: r.gone ? 'gone' : 'evicted' });
           if (!r.gone) this.opts.onEvicted?.(pod, machine, autoscaler);
         } else {
-          drain.lastRefusal = `${podRef(pod)}: ${r.message}`;
+          drain.lastRefusal = `${podName(pod)}: ${r.message}`;
           this.opts.metrics.evictions.inc({ result: r.refused ? 'refused' : 'error' });
           const backoff = Math.min(this.max, this.base * 2 ** Math.min(10, attempt.attempts - 1));
           attempt.nextAt = this.now() + backoff * (0.8 + Math.random() * 0.4);

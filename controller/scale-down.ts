@@ -2,7 +2,7 @@ import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-no
 import type { ParsedMachine } from '../api/inventory.js';
 import { DRAINING_TAINT, type Disruption, type MachineStatus, type ScaleDown } from '../api/v1alpha1/baremetalautoscaler.js';
 import { candidateFromNode, compileCandidate, compilePod, fits, formatResource, podRequests, type CompiledCandidate, type CompiledPod, type ResourceList } from '../scheduling/index.js';
-import { isMovable, nodeBlocker, podBlockers, podRef, type Blocker } from './blockers.js';
+import { isMovable, nodeBlocker, podBlockers, podName, type Blocker } from './blockers.js';
 import { isDaemonSetPod, isMirrorPod, isNodeReady } from './observe.js';
 
 /**
@@ -244,7 +244,7 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     const items = movables(movable);
     if (!input.force) {
       for (const p of placeElsewhere(items, rooms, (n) => n === name, false)) {
-        plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podRef(p)} fits on no other Ready Node${describeNeeds(p)}` });
+        plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podName(p)} fits on no other Ready Node${describeNeeds(p)}` });
       }
     }
     if (plan.blockers.length === 0) eligible.push({ r, plan, movable: items });
@@ -291,7 +291,7 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
       const nowhere = placeElsewhere(e.movable, rooms, (n) => n === self || chosen.has(n), true);
       if (nowhere.length > 0) {
         for (const p of nowhere) {
-          e.plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podRef(p)} fits on no other Ready Node once ${[...chosen].join(', ')} is drained${describeNeeds(p)}` });
+          e.plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podName(p)} fits on no other Ready Node once ${[...chosen].join(', ')} is drained${describeNeeds(p)}` });
         }
         continue;
       }

@@ -204,7 +204,7 @@ export interface TrafficObservation {
   reading: CategoryReading;
 }
 
-/** What the reconciler asks at each reconcile (controller/reconciler.ts, the traffic hook). */
+/** What the reconciler asks at each reconcile (controller/reconcile/reconciler.ts, the demand step). */
 export interface TrafficDemandSource {
   observe(autoscaler: string, spec: BareMetalAutoscalerSpec, selected: readonly ParsedMachine[], now: number): TrafficObservation;
 }

@@ -19,7 +19,7 @@ import { ControllerMetrics } from '../controller/metrics.js';
 import { isNodeReady, unschedulableSince } from '../controller/observe.js';
 import { WorkQueue } from '../kube/queue.js';
 import { FEASIBILITY_ANNOTATION, PodVerdicts } from '../controller/verdict.js';
-import { Reconciler, type ClusterCaps, type Stores } from '../controller/reconciler.js';
+import { Reconciler, type ClusterCaps, type Stores } from '../controller/reconcile/reconciler.js';
 import { KubeApiError, kubeGetJson } from '../kube/kube-http.js';
 import { WebhookMetrics } from '../webhook/metrics.js';
 import { WebhookServer } from '../webhook/server.js';

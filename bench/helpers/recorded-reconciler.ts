@@ -6,7 +6,7 @@ import type { BareMetalAutoscaler } from '../../api/v1alpha1/baremetalautoscaler
 import { Actuator } from '../../controller/actuator.js';
 import { EventRecorder, type EventType, type InvolvedObject } from '../../kube/events.js';
 import { ControllerMetrics } from '../../controller/metrics.js';
-import type { AutoscalerApi, Reconciler, ReconcilerDeps, Store } from '../../controller/reconciler.js';
+import type { AutoscalerApi, Reconciler, ReconcilerDeps, Store } from '../../controller/reconcile/reconciler.js';
 import { BmcCredentials } from '../../power/credentials.js';
 import type { PowerDriver, PowerResult } from '../../power/driver.js';
 import { BmcPool } from '../../power/pool.js';
@@ -77,7 +77,7 @@ export interface RecordedReconciler {
 
 export async function recordedReconciler(state: RecordedCluster, now: () => number): Promise<RecordedReconciler> {
   // Loaded here, not at the top, so that `--reconciler` can point the bench at another build of it.
-  const modulePath = process.env.BAMEL_BENCH_RECONCILER ?? '../../controller/reconciler.js';
+  const modulePath = process.env.BAMEL_BENCH_RECONCILER ?? '../../controller/reconcile/reconciler.js';
   const { Reconciler: ReconcilerClass } = (await import(modulePath)) as { Reconciler: new (deps: ReconcilerDeps) => Reconciler };
 
   const kc = new k8s.KubeConfig();

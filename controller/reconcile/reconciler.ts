@@ -1,0 +1,258 @@
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { API_VERSION, FINALIZER, KIND, type BareMetalAutoscaler, type Condition } from '../../api/v1alpha1/baremetalautoscaler.js';
+import type { InvolvedObject } from '../../kube/events.js';
+import { setCondition } from '../conditions.js';
+import { Drainer } from '../drain.js';
+import { PodIndex } from '../observe.js';
+import { PressureTracker } from '../pressure-tracker.js';
+import { actuate } from './actuate.js';
+import { Announcer } from './announcer.js';
+import { budgetStep } from './budget.js';
+import { CandidateCache, ClaimBook, demandStep } from './demand.js';
+import { drainStep } from './drain-step.js';
+import { AutoscalerView, InventoryCache, inventoryProblem, selectMachines } from './fetch.js';
+import { applyIntents, deletionIntents, powerOnIntents } from './intents.js';
+import { lifecycleStep } from './lifecycle.js';
+import { Reporter } from './report.js';
+import { requeueAfter } from './requeue.js';
+import { scaleDownStep } from './scale-down-step.js';
+import { scaleUpStep } from './scale-up.js';
+import { buildStatus } from './status.js';
+import { kubeAutoscalerApi, StatusWriter } from './status-writer.js';
+import { ConflictError, type ReconcileResult, type ReconcilerDeps } from './types.js';
+
+export { ConflictError, kubeAutoscalerApi };
+export type { AutoscalerApi, ClusterCaps, ReconcilerDeps, ReconcilerOptions, ReconcileResult, Store, Stores } from './types.js';
+
+/** Utilisation rising at least this much per minute (0..1 levels) pauses scale-down. */
+const RISING_PER_MINUTE = 0.02;
+
+/**
+ * One reconcile of one BareMetalAutoscaler, as steps that each take inputs and return a
+ * result (the files beside this one): fetch → lifecycle → demand → pressure → budget →
+ * scale-up → drains in flight → scale-down plan → intents → status → actuate → report →
+ * requeue. The caches the steps need across reconciles (parsed inventories, compiled
+ * machines, the pod index, claims, pressure series, announced events) live here.
+ *
+ * A status-write conflict requeues at once (rate-limited: the cache is behind); anything
+ * waiting on time requeues at the earliest such moment; otherwise after resyncMs. Errors go
+ * back to the queue, which retries with per-key exponential backoff.
+ */
+export class Reconciler {
+  private readonly pods = new PodIndex();
+  private podsVersion = -1;
+  private builtVersion = -2;
+  private readonly view: AutoscalerView;
+  private readonly inventories: InventoryCache;
+  private readonly candidates = new CandidateCache();
+  private readonly claims = new ClaimBook();
+  private readonly pressure = new PressureTracker();
+  private readonly announcer: Announcer;
+  private readonly reporter: Reporter;
+  private readonly writer: StatusWriter;
+  private readonly now: () => number;
+  private readonly drainer: Drainer;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    const { stores } = deps;
+    this.now = deps.now ?? Date.now;
+    this.view = new AutoscalerView(stores.autoscalers);
+    this.inventories = new InventoryCache(stores.inventories);
+    this.announcer = new Announcer(deps.recorder);
+    this.reporter = new Reporter(deps.recorder, deps.metrics, this.announcer, stores.autoscalers, () => new Set(this.pods.unschedulable().map((p) => p.metadata?.uid ?? '')));
+    this.writer = new StatusWriter(deps.api ?? kubeAutoscalerApi(deps.kc.makeApiClient(k8s.CustomObjectsApi)), this.view, stores.nodes);
+    this.drainer = deps.drainer ?? new Drainer({ kc: deps.kc, logger: deps.logger, metrics: deps.metrics, onChange: () => undefined, now: this.now });
+  }
+
+  /** The pod cache changed: the pod index is rebuilt lazily at the next reconcile. */
+  podsChanged(): void {
+    this.podsVersion++;
+  }
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const { metrics } = this.deps;
+    const end = metrics.reconcileDuration.startTimer();
+    try {
+      const result = await this.reconcileOnce(name);
+      metrics.reconciles.inc({ result: 'ok' });
+      end({ result: 'ok' });
+      return result;
+    } catch (err) {
+      const result = err instanceof ConflictError ? 'conflict' : 'error';
+      metrics.reconciles.inc({ result });
+      end({ result });
+      if (err instanceof ConflictError) return { requeueAfterMs: 0 };
+      throw err;
+    }
+  }
+
+  private async reconcileOnce(name: string): Promise<ReconcileResult> {
+    // Fetch.
+    const bma = this.view.latest(name);
+    if (!bma) {
+      this.forgetAutoscaler(name);
+      return {};
+    }
+    const { stores, options, actuator, pool } = this.deps;
+    const now = this.now();
+    const log = this.deps.logger.child({ autoscaler: name });
+    const deleting = bma.metadata.deletionTimestamp !== undefined;
+    const hasFinalizer = (bma.metadata.finalizers ?? []).includes(FINALIZER);
+    if (!deleting && !hasFinalizer) {
+      await this.writer.addFinalizer(bma);
+      return { requeueAfterMs: 0 };
+    }
+    if (deleting && !hasFinalizer) return {};
+    if (this.podsVersion !== this.builtVersion) {
+      this.pods.rebuild(stores.pods.list());
+      this.builtVersion = this.podsVersion;
+    }
+    const spec = bma.spec;
+    const generation = bma.metadata.generation ?? 0;
+    const prev = bma.status ?? {};
+    const nowDate = new Date(now);
+    const involved = involvedObject(bma);
+    let conditions: Condition[] = prev.conditions ?? [];
+    const inv = this.inventories.get(spec.inventory.namespace, spec.inventory.name);
+    if (!inv.ok) {
+      const { reason, message } = inventoryProblem(spec, inv);
+      conditions = setCondition(conditions, { type: 'InventoryValid', status: 'False', reason, message }, generation, nowDate);
+      conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InventoryUnusable', message }, generation, nowDate);
+      await this.writer.write(bma, { ...prev, conditions, observedGeneration: generation });
+      this.announcer.announce(name, involved, 'inventory', 'Warning', reason, message);
+      // Machines with an operation in flight keep being tracked from status; nothing new starts.
+      return { requeueAfterMs: options.resyncMs };
+    }
+    conditions = setCondition(conditions, { type: 'InventoryValid', status: 'True', reason: 'Valid', message: `${inv.machines.length} machines in the inventory` }, generation, nowDate);
+    const selected = selectMachines(spec, inv.machines);
+    const emptyCandidate = this.candidates.empty.bind(this.candidates, inv.rv);
+    const podsOn = (n: string): k8s.V1Pod[] => this.pods.podsOn(n);
+
+    // Lifecycle of every selected machine; power states read where the BMC allows.
+    const life = lifecycleStep({
+      spec,
+      selected,
+      previous: prev.machines ?? [],
+      nodes: stores.nodes,
+      power: (m) => actuator.power(m),
+      outcome: (m) => actuator.outcome(m),
+      settings: { settleGraceMs: options.settleGraceMs, quarantineBaseMs: options.quarantineBaseMs, quarantineMaxMs: options.quarantineMaxMs },
+      now,
+    });
+    const probeWaits = life.probes.filter((m) => !actuator.probe(name, m)).map((m) => actuator.nextProbeAt(m.name));
+    for (const n of life.forgotten) void pool.forget(n);
+
+    // Demand: pending pods (and a traffic surge's extra replica), and the machines coming for them.
+    const pending = this.claims.pendingFor(name, this.pods.unschedulable(), now);
+    const traffic = this.deps.traffic?.observe(name, spec, selected, now);
+    const demand = demandStep({
+      demand: [...pending, ...(traffic?.demand ?? [])],
+      selected,
+      machines: life.machines,
+      nodes: stores.nodes,
+      pods: this.pods,
+      emptyCandidate,
+      readyAbsorbMs: options.readyAbsorbMs,
+      now,
+    });
+
+    // Pressure over the Ready machines.
+    const readyMachines = selected.filter((m) => life.machines.get(m.name)?.phase === 'Ready');
+    const pressure = this.pressure.observe(name, spec, readyMachines, (n) => stores.nodes.get(n), (n) => this.pods.requestedOn(n), now);
+    if (traffic) pressure.readings.push(traffic.reading);
+
+    // Budget and the scale-up decision.
+    const unread = selected.filter((m) => life.machines.get(m.name)?.phase === 'Unknown' && actuator.power(m.name) === undefined).length;
+    const budget = budgetStep({ autoscaler: name, spec, machines: life.machines, caps: options.caps, autoscalers: stores.autoscalers, lastScaleEvent: prev.lastScaleEvent, unread, now });
+    const up = scaleUpStep({ spec, selected, machines: life.machines, demand, pendingCount: pending.length, budget, pressure, busy: (m) => actuator.busy(m), podsOn, unread, now });
+
+    // Scale-down: the drains in flight, then the plan over the Ready machines.
+    const drains = drainStep({ spec, selected, machines: life.machines, nodes: stores.nodes, podsOn, progress: (m) => this.drainer.progress(m), pendingCompiled: demand.relevant, deleting, now });
+    const down = scaleDownStep({
+      spec,
+      previous: prev,
+      selected,
+      machines: drains.machines,
+      nodes: stores.nodes,
+      pdbs: stores.pdbs?.list() ?? [],
+      podsOn,
+      ...(drains.failure ? { failure: drains.failure } : {}),
+      untaint: drains.untaint,
+      pendingCount: demand.relevant.length,
+      pressured: pressure.readings.filter((r) => r.pressured).map((r) => `${r.category} pressure (${r.reason ?? 'rising'})`),
+      rising: pressure.readings.filter((r) => r.ratePerMinute >= RISING_PER_MINUTE).map((r) => `${r.category} utilisation rising ${r.ratePerMinute.toFixed(3)}/min`),
+      scaleUpInFlight: budget.inFlight + up.decision.powerOn.length,
+      unread,
+      onCount: budget.onCount,
+      deleting,
+      now,
+    });
+    for (const n of [...drains.untaint, ...down.untaint]) this.drainer.forget(n);
+
+    // Intents, unless dry run; a deletion adds its own power-offs and adds no power-on.
+    const early = [...life.intents, ...drains.intents];
+    const deletion = deleting ? deletionIntents(spec, selected, down.machines, early) : { intents: [], blocked: [] };
+    const intents = spec.dryRun ? [] : [...early, ...deletion.intents, ...(deleting ? [] : powerOnIntents(spec, up.decision, selected, pressure.readings))];
+    const applied = applyIntents(down.machines, intents, prev.lastScaleEvent, options.identity, now);
+
+    // Status, then (only once it is written) actuation.
+    const status = buildStatus({
+      generation,
+      conditions,
+      selected,
+      machines: applied.machines,
+      deletionBlocked: deleting ? [...deletion.blocked, ...down.deletionBlocked] : [],
+      deleting,
+      dryRun: spec.dryRun,
+      decision: up.decision,
+      degraded: selected.flatMap((m) => {
+        const health = pool.health(m.name);
+        return health?.degraded ? [{ machine: m.name, health }] : [];
+      }),
+      unschedulablePods: pending.length,
+      readings: pressure.readings,
+      lastScaleEvent: applied.lastScaleEvent,
+      lastScaleDownFailure: drains.failure ?? prev.lastScaleDownFailure,
+      now,
+    });
+    await this.writer.write(bma, status);
+    await actuate(
+      { actuator, drainer: this.drainer, metrics: this.deps.metrics, nodes: stores.nodes },
+      { autoscaler: name, drains, scaleDown: down, started: applied.started, acknowledged: life.acknowledged, dryRun: spec.dryRun, log },
+    );
+    this.reporter.placed(this.claims.claim(name, up.decision, spec.scaleUp.joinTimeoutSeconds * 1000, now));
+
+    // Events and metrics.
+    this.reporter.scaleUp({
+      autoscaler: name,
+      involved,
+      decision: up.decision,
+      started: applied.started,
+      lifecycle: life.events,
+      pending,
+      selected,
+      machines: applied.machines,
+      dryRun: spec.dryRun,
+      now,
+      log,
+      emptyCandidate,
+      compile: (p) => this.pods.compile(p),
+    });
+    this.reporter.scaleDown(name, involved, drains, down, applied.machines, spec.dryRun);
+    this.reporter.gauges(name, status.machines ?? [], pending.length, pressure.readings, (m) => pool.health(m)?.degraded === true, selected);
+
+    return { requeueAfterMs: requeueAfter([...life.wakeAts, ...probeWaits, ...budget.wakeAts, ...up.wakeAts, ...drains.wakeAts, ...down.wakeAts], now, options.resyncMs) };
+  }
+
+  private forgetAutoscaler(name: string): void {
+    this.pressure.forget(name);
+    this.view.forget(name);
+    this.announcer.forgetAutoscaler(name);
+    this.claims.forget(name);
+  }
+}
+
+function involvedObject(bma: BareMetalAutoscaler): InvolvedObject {
+  return { apiVersion: API_VERSION, kind: KIND, name: bma.metadata.name, ...(bma.metadata.uid ? { uid: bma.metadata.uid } : {}) };
+}
