@@ -1,5 +1,4 @@
 import * as k8s from '@kubernetes/client-node';
-import type { Logger } from 'pino';
 import { API_VERSION, FINALIZER, KIND, type BareMetalAutoscaler, type Condition } from '../../api/v1alpha1/baremetalautoscaler.js';
 import type { InvolvedObject } from '../../kube/events.js';
 import { setCondition } from '../conditions.js';
