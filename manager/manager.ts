@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { GROUP, INVENTORY_LABEL, PLURAL, SCALE_DOWN_DISABLED_ANNOTATION, VERSION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
+import { GROUP, INVENTORY_LABEL, PLURAL, VERSION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { BmcPool } from '../power/pool.js';
 import { readCredentialsSecret } from '../power/secrets.js';
 import { Extender } from '../extender/extender.js';
@@ -16,7 +14,6 @@ import { EventRecorder, podRef } from '../kube/events.js';
 import { ResourceInformer } from '../kube/informer.js';
 import { LeaderElector } from '../kube/leader.js';
 import { ControllerMetrics } from '../controller/metrics.js';
-import { isNodeReady, unschedulableSince } from '../controller/observe.js';
 import { WorkQueue } from '../kube/queue.js';
 import { FEASIBILITY_ANNOTATION, PodVerdicts } from '../controller/verdict.js';
 import { Reconciler, type ClusterCaps, type Stores } from '../controller/reconcile/reconciler.js';
@@ -25,6 +22,8 @@ import { WebhookMetrics } from '../webhook/metrics.js';
 import { WebhookServer } from '../webhook/server.js';
 import { TRAFFIC_PLURAL, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
 import { TrafficDemand } from '../controller/traffic.js';
+import { Watches, type SecretMetadata } from '../controller/watches.js';
+import { listenOn, listeningAddresses, readServingCertificate } from './listeners.js';
 import { parseOptionalBindAddress } from '../kube/net.js';
 import { errorMessage } from '../kube/errors.js';
 
@@ -61,15 +60,6 @@ export interface ManagerOptions {
   onLeadershipLost?: () => void;
 }
 
-/** A Secret as the metadata-only watch delivers it (PartialObjectMetadata): never its data. */
-interface SecretMetadata extends k8s.KubernetesObject {
-  metadata?: k8s.V1ObjectMeta;
-}
-
-/** Pending pods are batched: decided 250 ms after the last new one, at most 2 s after the first. */
-const BATCH_IDLE_MS = 250;
-const BATCH_MAX_MS = 2000;
-
 /**
  * The `bamel manager` process: informers (every replica keeps its caches warm, for the
  * webhook and the extender), leader election, and on the leader only the reconcile workers
@@ -100,8 +90,7 @@ export class Manager {
   private elector: LeaderElector | undefined;
   private servers: FastifyInstance[] = [];
   private readonly stopping = new AbortController();
-  private batchFirst: number | undefined;
-  private batchTimer: NodeJS.Timeout | undefined;
+  private readonly watches: Watches;
   private leading = false;
   private electionDone: Promise<void> | undefined;
   /** The leader's pod feasibility marks (verdict.ts); undefined on followers. */
@@ -187,7 +176,16 @@ export class Manager {
       },
       traffic: this.traffic,
     });
-    this.wireEvents();
+    this.watches = new Watches(
+      { ...this.informers, trafficReports: this.trafficReports },
+      {
+        enqueue: (autoscaler) => this.queue?.add(autoscaler),
+        podsChanged: () => this.reconciler.podsChanged(),
+        podChanged: (pod) => this.verdicts?.podChanged(pod),
+        machinesChanged: () => this.verdicts?.machinesChanged(),
+        autoscalerDeleted: (name) => this.traffic.forget(name),
+      },
+    );
     if (opts.webhookCertDir) {
       this.webhookAutoscalers = opts.autoscalerSelector ? informer<BareMetalAutoscaler>(`/apis/${GROUP}/${VERSION}/${PLURAL}`) : undefined;
       this.webhook = new WebhookServer({
@@ -218,110 +216,7 @@ export class Manager {
   }
 
   private enqueueAll(): void {
-    for (const a of this.informers.autoscalers.list()) this.queue?.add(a.metadata.name);
-  }
-
-  private wireEvents(): void {
-    const { autoscalers, inventories, nodes, pods, pdbs, secrets } = this.informers;
-    autoscalers.on('add', (a) => this.queue?.add(a.metadata.name));
-    autoscalers.on('update', (a) => this.queue?.add(a.metadata.name));
-    autoscalers.on('delete', (a) => {
-      this.traffic.forget(a.metadata.name);
-      this.queue?.add(a.metadata.name);
-    });
-    // A new TrafficReport: the autoscalers that watch network pressure look again.
-    const byTraffic = (): void => {
-      for (const a of autoscalers.list()) {
-        const n = a.spec.pressure.network;
-        if (n.requestsPerSecondRate > 0 || n.bytesPerSecondRate > 0) this.queue?.add(a.metadata.name);
-      }
-    };
-    this.trafficReports.on('add', byTraffic);
-    this.trafficReports.on('update', byTraffic);
-    this.trafficReports.on('delete', byTraffic);
-    const byInventory = (cm: k8s.V1ConfigMap): void => {
-      for (const a of autoscalers.list()) {
-        if (a.spec.inventory.namespace === cm.metadata?.namespace && a.spec.inventory.name === cm.metadata?.name) this.queue?.add(a.metadata.name);
-      }
-    };
-    // The powered-off machines may be others: the pod feasibility marks are looked at again.
-    for (const e of ['add', 'update', 'delete'] as const) {
-      autoscalers.on(e, () => this.verdicts?.machinesChanged());
-      inventories.on(e, () => this.verdicts?.machinesChanged());
-    }
-    inventories.on('add', byInventory);
-    inventories.on('update', byInventory);
-    inventories.on('delete', byInventory);
-    const nodeChanged = (n: k8s.V1Node, old?: k8s.V1Node): void => {
-      if (
-        old &&
-        isNodeReady(old) === isNodeReady(n) &&
-        JSON.stringify(old.spec?.taints) === JSON.stringify(n.spec?.taints) &&
-        old.metadata?.annotations?.[SCALE_DOWN_DISABLED_ANNOTATION] === n.metadata?.annotations?.[SCALE_DOWN_DISABLED_ANNOTATION]
-      ) {
-        return;
-      }
-      this.enqueueAll();
-    };
-    nodes.on('add', (n) => nodeChanged(n));
-    nodes.on('update', nodeChanged);
-    nodes.on('delete', (n) => nodeChanged(n));
-    const podChanged = (p: k8s.V1Pod, old?: k8s.V1Pod): void => {
-      this.verdicts?.podChanged(p);
-      this.reconciler.podsChanged();
-      const pendingNow = unschedulableSince(p) !== undefined;
-      const pendingBefore = old ? unschedulableSince(old) !== undefined : false;
-      if (pendingNow && !pendingBefore) this.batchPending();
-      else if (
-        pendingNow !== pendingBefore ||
-        p.spec?.nodeName !== old?.spec?.nodeName ||
-        p.status?.phase !== old?.status?.phase ||
-        // Scale-down blockers (do-not-disrupt and the like) and pods starting to terminate.
-        (p.spec?.nodeName !== undefined && (JSON.stringify(p.metadata?.annotations) !== JSON.stringify(old?.metadata?.annotations) || p.metadata?.deletionTimestamp !== old?.metadata?.deletionTimestamp))
-      ) {
-        this.debounceAll();
-      }
-    };
-    // A PodDisruptionBudget changes what may be drained: the autoscalers look again.
-    pdbs.on('add', () => this.debounceAll());
-    pdbs.on('update', () => this.debounceAll());
-    pdbs.on('delete', () => this.debounceAll());
-    // A credentials Secret in an inventory's namespace: the machines of that inventory may
-    // have new BMC credentials (the driver is rebuilt on its next call).
-    const bySecret = (sec: SecretMetadata): void => {
-      for (const a of autoscalers.list()) if (a.spec.inventory.namespace === sec.metadata?.namespace) this.queue?.add(a.metadata.name);
-    };
-    secrets.on('add', bySecret);
-    secrets.on('update', bySecret);
-    secrets.on('delete', bySecret);
-    pods.on('add', (p) => podChanged(p));
-    pods.on('update', podChanged);
-    pods.on('delete', (p) => {
-      this.reconciler.podsChanged();
-      if (p.spec?.nodeName || unschedulableSince(p) !== undefined) this.debounceAll();
-    });
-  }
-
-  /** A new unschedulable pod: decide once the burst is over (250 ms quiet), at most 2 s after the first. */
-  private batchPending(): void {
-    const now = Date.now();
-    this.batchFirst ??= now;
-    if (this.batchTimer) clearTimeout(this.batchTimer);
-    const due = Math.min(now + BATCH_IDLE_MS, this.batchFirst + BATCH_MAX_MS);
-    this.batchTimer = setTimeout(() => {
-      this.batchTimer = undefined;
-      this.batchFirst = undefined;
-      this.enqueueAll();
-    }, Math.max(0, due - now));
-  }
-
-  private debounceTimer: NodeJS.Timeout | undefined;
-  private debounceAll(): void {
-    if (this.debounceTimer) return;
-    this.debounceTimer = setTimeout(() => {
-      this.debounceTimer = undefined;
-      this.enqueueAll();
-    }, 1000);
+    this.watches.enqueueAll();
   }
 
   async start(): Promise<void> {
@@ -430,30 +325,27 @@ export class Manager {
 
   private async serve(): Promise<void> {
     const log = this.opts.logger;
-    const listen = async (address: string, flag: string, setup: (app: FastifyInstance) => void): Promise<void> => {
-      const bind = parseOptionalBindAddress(address, flag);
-      if (!bind) return;
-      // pino's Logger and fastify's logger type differ only in generics fastify cannot infer.
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-      const app = Fastify({ loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
-      setup(app);
-      await app.listen(bind);
-      this.servers.push(app);
+    const keep = (app: FastifyInstance | undefined): void => {
+      if (app) this.servers.push(app);
     };
-    await listen(this.opts.metricsBindAddress, '--metrics-bind-address', (app) => {
-      app.get('/metrics', async (_req, reply) => {
-        reply.header('content-type', this.metrics.registry.contentType);
-        return this.metrics.registry.metrics();
-      });
-    });
-    await listen(this.opts.healthProbeBindAddress, '--health-probe-bind-address', (app) => {
-      app.get('/healthz', async () => ({ status: 'ok' }));
-      app.get('/readyz', async (_req, reply) => {
-        const notSynced = Object.entries(this.informers).filter(([, i]) => !i.hasSynced()).map(([n]) => n);
-        if (notSynced.length > 0) return reply.code(503).send({ status: 'not ready', waitingFor: notSynced });
-        return { status: 'ok', leader: this.leading };
-      });
-    });
+    keep(
+      await listenOn(this.opts.metricsBindAddress, '--metrics-bind-address', log, (app) => {
+        app.get('/metrics', async (_req, reply) => {
+          reply.header('content-type', this.metrics.registry.contentType);
+          return this.metrics.registry.metrics();
+        });
+      }),
+    );
+    keep(
+      await listenOn(this.opts.healthProbeBindAddress, '--health-probe-bind-address', log, (app) => {
+        app.get('/healthz', async () => ({ status: 'ok' }));
+        app.get('/readyz', async (_req, reply) => {
+          const notSynced = Object.entries(this.informers).filter(([, i]) => !i.hasSynced()).map(([n]) => n);
+          if (notSynced.length > 0) return reply.code(503).send({ status: 'not ready', waitingFor: notSynced });
+          return { status: 'ok', leader: this.leading };
+        });
+      }),
+    );
     if (this.webhook) await this.webhook.start();
     else log.info('webhook server off: no --webhook-cert-dir; BareMetalAutoscalers and inventories are not checked at admission');
     await this.serveExtender();
@@ -463,16 +355,7 @@ export class Manager {
   private async serveExtender(): Promise<void> {
     const bind = parseOptionalBindAddress(this.opts.extenderBindAddress, '--extender-bind-address');
     if (!bind) return;
-    const { host, port } = bind;
-    const dir = this.opts.extenderCertDir;
-    let https: { cert: Buffer; key: Buffer } | undefined;
-    if (dir) {
-      try {
-        https = { cert: readFileSync(join(dir, 'tls.crt')), key: readFileSync(join(dir, 'tls.key')) };
-      } catch (err) {
-        throw new Error(`--extender-cert-dir ${dir}: reading tls.crt and tls.key: ${errorMessage(err)}`, { cause: err });
-      }
-    }
+    const https = this.opts.extenderCertDir ? readServingCertificate(this.opts.extenderCertDir, '--extender-cert-dir') : undefined;
     const metrics = new ExtenderMetrics(this.metrics.registry);
     const app = buildExtenderServer({
       extender: new Extender(this.informers, metrics),
@@ -481,14 +364,14 @@ export class Manager {
       logger: this.opts.logger.child({ component: 'extender' }) as FastifyBaseLogger,
       ...(https ? { https } : {}),
     });
-    await app.listen({ host, port });
+    await app.listen(bind);
     this.servers.push(app);
-    this.opts.logger.info({ address: app.addresses().map((a) => (typeof a === 'string' ? a : `${a.address}:${a.port}`)), https: https !== undefined }, 'scheduler extender serving');
+    this.opts.logger.info({ address: listeningAddresses(app), https: https !== undefined }, 'scheduler extender serving');
   }
 
   /** Addresses the HTTP servers listen on (for tests). */
   addresses(): string[] {
-    const servers = this.servers.flatMap((s) => s.addresses().map((a) => (typeof a === 'string' ? a : `${a.address}:${a.port}`)));
+    const servers = this.servers.flatMap(listeningAddresses);
     return this.webhook ? [...servers, this.webhook.address()] : servers;
   }
 
@@ -503,6 +386,7 @@ export class Manager {
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && this.reconcilerBusy()) await new Promise((r) => setTimeout(r, 100));
     this.stopping.abort();
+    this.watches.stop();
     this.actuator.abortAll();
     await this.electionDone;
     await Promise.all([...this.servers.map((s) => s.close()), this.webhook?.stop()]);
