@@ -264,7 +264,7 @@ export class LeaderElector {
         return 'ok';
       } catch (err) {
         if (signal.aborted) return 'failed';
-        this.log?.debug({ err: describe(err) }, 'optimistic renewal failed; reading the lease');
+        this.log?.debug({ err: errorFields(err) }, 'optimistic renewal failed; reading the lease');
       }
     }
 
@@ -273,7 +273,7 @@ export class LeaderElector {
       current = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }, options);
     } catch (err) {
       if (!isApiStatus(err, 404)) {
-        if (!signal.aborted) this.log?.warn({ err: describe(err) }, 'reading the lease failed');
+        if (!signal.aborted) this.log?.warn({ err: errorFields(err) }, 'reading the lease failed');
         return 'failed';
       }
       return this.create(signal);
@@ -306,7 +306,7 @@ export class LeaderElector {
       return 'ok';
     } catch (err) {
       // 409: another candidate wrote first, with the resourceVersion we also read.
-      if (!signal.aborted) this.log?.[isApiStatus(err, 409) ? 'debug' : 'warn']({ err: describe(err) }, 'updating the lease failed');
+      if (!signal.aborted) this.log?.[isApiStatus(err, 409) ? 'debug' : 'warn']({ err: errorFields(err) }, 'updating the lease failed');
       return 'failed';
     }
   }
@@ -321,7 +321,7 @@ export class LeaderElector {
       this.lastRenewSentAt = sentAt;
       return 'ok';
     } catch (err) {
-      if (!signal.aborted) this.log?.[isApiStatus(err, 409) ? 'debug' : 'warn']({ err: describe(err) }, 'creating the lease failed');
+      if (!signal.aborted) this.log?.[isApiStatus(err, 409) ? 'debug' : 'warn']({ err: errorFields(err) }, 'creating the lease failed');
       return 'failed';
     }
   }
@@ -351,7 +351,7 @@ export class LeaderElector {
             // reported below
           }
         }
-        this.log?.warn({ err: describe(err) }, 'releasing the lease failed; others take over when it expires');
+        this.log?.warn({ err: errorFields(err) }, 'releasing the lease failed; others take over when it expires');
         return;
       }
     }
@@ -463,7 +463,7 @@ function requestOptions(signal: AbortSignal): ReturnType<typeof k8s.setHeaderOpt
 
 
 /** A loggable summary with the HTTP code apart, for structured logs. */
-function describe(err: unknown): { message: string; code?: number } {
+function errorFields(err: unknown): { message: string; code?: number } {
   const code = apiStatusCode(err);
   if (err instanceof k8s.ApiException) return { code: err.code, message: apiExceptionMessage(err) };
   return { ...(code !== undefined ? { code } : {}), message: errorMessage(err) };
