@@ -10,6 +10,7 @@ import type { TrafficCounters } from './counters.js';
 import type { Overflow } from './probe.js';
 import { CgroupRates, podRates, significantChange, type ChangeThresholds, type PodIdentity } from './rates.js';
 import { errorMessage } from '../kube/errors.js';
+import { makeApiClient } from '../kube/client.js';
 
 /** What the agent reads counters from: the TrafficProbe, or a recording in tests and benches. */
 export interface TrafficSource {
@@ -107,8 +108,8 @@ export class TrafficAgent {
         resyncMs: 300_000,
       });
       this.pods.on('delete', (p) => this.dropPodSeries(p.metadata?.uid ?? ''));
-      this.custom = opts.kc.makeApiClient(k8s.CustomObjectsApi);
-      this.core = opts.kc.makeApiClient(k8s.CoreV1Api);
+      this.custom = makeApiClient(opts.kc, k8s.CustomObjectsApi);
+      this.core = makeApiClient(opts.kc, k8s.CoreV1Api);
     }
   }
 

@@ -11,6 +11,7 @@ import { readCredentialsSecret } from '../power/secrets.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
 import { errorMessage } from '../kube/errors.js';
+import { makeApiClient } from '../kube/client.js';
 
 interface BmcFlags {
   address?: string;
@@ -141,7 +142,7 @@ async function resolveTarget(flags: BmcFlags): Promise<Target> {
     throw new UsageError(`no machine ${flags.machine} in ${flags.inventory}; it has ${parsed.inventory.machines.map((m) => m.name).join(', ')}`);
   }
   const namespace = flags.namespace ?? parsed.inventory.namespace ?? 'bamel-system';
-  const core = loadKubeConfig(flags.kubeconfig).makeApiClient(k8s.CoreV1Api);
+  const core = makeApiClient(loadKubeConfig(flags.kubeconfig), k8s.CoreV1Api);
   const credentials = await readCredentialsSecret(core, namespace, machine.bmc.credentialsSecret, `machines[${machine.index}] (${machine.name})`);
   return {
     address: machine.bmc.address,

@@ -23,6 +23,9 @@ interface ManagerFlags {
   quarantineBase: string;
   gracefulPowerOffTimeout: string;
   bmcOperationTimeout: string;
+  fencingMargin: string;
+  reconcileWatchdog: string;
+  watchStaleAfter: string;
   identity?: string;
   autoscalerSelector?: string;
   webhookBindAddress: string;
@@ -53,10 +56,13 @@ export function registerManagerCommand(program: Command): void {
     .option('--max-total-machines <n>', 'cluster-wide cap: machines powered on across all autoscalers')
     .option('--max-total-cpu <quantity>', 'cluster-wide cap: cpu of the machines powered on across all autoscalers')
     .option('--max-total-memory <quantity>', 'cluster-wide cap: memory of the machines powered on across all autoscalers')
-    .option('--settle-grace <s>', 'after a leader change, how long an unconfirmed power intent may still land before it is dropped', '15')
+    .option('--settle-grace <s>', 'after a leader change, an intent the BMC has not confirmed counts as in flight for --bmc-operation-timeout plus this, then is dropped', '15')
     .option('--quarantine-base <s>', 'first quarantine of a failed machine; doubles per consecutive failure up to an hour', '60')
     .option('--graceful-power-off-timeout <s>', 'how long a graceful shutdown may take before the power is forced off', '180')
-    .option('--bmc-operation-timeout <s>', 'how long one power operation may take', '300')
+    .option('--bmc-operation-timeout <s>', 'how long one power operation may take, end to end', '300')
+    .option('--fencing-margin <s>', 'a BMC call needs the leader lease held with this much time left before the renew deadline', '1')
+    .option('--reconcile-watchdog <s>', '/healthz fails while one reconcile has run longer than this', '300')
+    .option('--watch-stale-after <s>', '/readyz fails while a watch of the API server has been down longer than this', '30')
     .option('--identity <id>', 'leader election identity (default: hostname and a random suffix)')
     .option('--autoscaler-selector <selector>', 'only manage BareMetalAutoscalers with these labels (e.g. shard=a)')
     .option('--webhook-bind-address <addr>', 'address of the admission webhook server (HTTPS)', ':9443')
@@ -96,6 +102,9 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     quarantineBaseMs: seconds('quarantine-base', flags.quarantineBase),
     gracefulTimeoutMs: seconds('graceful-power-off-timeout', flags.gracefulPowerOffTimeout),
     bmcTimeouts: { operationMs: seconds('bmc-operation-timeout', flags.bmcOperationTimeout) },
+    fencingMarginMs: seconds('fencing-margin', flags.fencingMargin),
+    reconcileWatchdogMs: seconds('reconcile-watchdog', flags.reconcileWatchdog),
+    watchStaleMs: seconds('watch-stale-after', flags.watchStaleAfter),
     logger,
     webhookBindAddress: flags.webhookBindAddress,
     ...(flags.webhookCertDir ? { webhookCertDir: flags.webhookCertDir } : {}),

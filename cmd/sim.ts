@@ -9,6 +9,7 @@ import { kubeletRunning, startKubelet, stopKubelet } from '../sim/nodes.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
 import { parseBindAddress } from '../kube/net.js';
+import { makeApiClient } from '../kube/client.js';
 
 interface SimFlags {
   inventory: string;
@@ -59,7 +60,7 @@ async function runSim(flags: SimFlags): Promise<void> {
   const inventory = parsed.inventory;
   const namespace = flags.namespace ?? inventory.namespace ?? 'bamel-system';
   const kc = loadKubeConfig(flags.kubeconfig);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const core = makeApiClient(kc, k8s.CoreV1Api);
 
   const credentials = new Map<string, BmcCredentials>();
   const running = new Set<string>();

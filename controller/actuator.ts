@@ -17,6 +17,17 @@ export interface ActuatorOptions {
   metrics: ControllerMetrics;
   logger: Logger;
   gracefulTimeoutMs: number;
+  /**
+   * The longest one power operation may take, end to end (waiting for the BMC's other
+   * operation included). A new leader counts on it: an intent it did not start may land
+   * until then (controller/reconcile/settle.ts). Default 300 s.
+   */
+  operationTimeoutMs?: number;
+  /**
+   * Fencing: throws unless this replica holds its lease with a margin left. Checked before
+   * an operation starts and immediately before each request that changes a machine's power.
+   */
+  fence?: () => void;
   /** At most one power-state read per machine per this interval (a dead BMC is not hammered). */
   minProbeIntervalMs?: number;
   /** Called when an operation or a probe finishes, with the autoscaler to reconcile. */
@@ -41,10 +52,29 @@ export class Actuator {
   private readonly probing = new Set<string>();
   private readonly lastProbe = new Map<string, number>();
   private abort = new AbortController();
+  /** Aborts the moment leadership ends, before the lease is released. */
+  private leadership: AbortSignal | undefined;
   private readonly now: () => number;
 
   constructor(private readonly opts: ActuatorOptions) {
     this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * This replica leads: operations and probes obey `signal`, which aborts the moment the
+   * lease is lost (before it is released), so nothing in flight outlives the leadership.
+   */
+  lead(signal: AbortSignal): void {
+    this.leadership = signal;
+    signal.addEventListener('abort', () => this.abortAll(), { once: true });
+  }
+
+  /** The signal BMC calls obey: shutdown, abortAll, and the end of leadership. */
+  private signal(extra?: AbortSignal): AbortSignal {
+    const signals = [this.abort.signal];
+    if (this.leadership) signals.push(this.leadership);
+    if (extra) signals.push(extra);
+    return signals.length === 1 ? this.abort.signal : AbortSignal.any(signals);
   }
 
   /** The outcome of this process's operation on the machine, if it runs or ran one. */
@@ -68,9 +98,12 @@ export class Actuator {
 
   start(autoscaler: string, machine: ParsedMachine, op: Operation): void {
     if (this.busy(machine.name)) throw new Error(`machine ${machine.name} already has an operation running`);
+    // Not leading any more (or about to stop): the intent stays in status for the next leader.
+    this.opts.fence?.();
     const outcome: OperationOutcome = { id: op.id, done: false };
     this.ops.set(machine.name, { autoscaler, outcome });
-    const signal = this.abort.signal;
+    const signal = this.signal(AbortSignal.timeout(this.opts.operationTimeoutMs ?? 300_000));
+    const fence = this.opts.fence;
     const action = op.action === 'PowerOn' ? 'on' : 'off';
     const log = this.opts.logger.child({ autoscaler, machine: machine.name, operation: op.id, action });
     const started = this.now();
@@ -81,7 +114,8 @@ export class Actuator {
         const driver = this.opts.pool.driver({ name: machine.name, address: machine.bmc.address, insecureSkipVerify: machine.bmc.insecureSkipVerify, ...(machine.bmc.caBundle ? { caBundle: machine.bmc.caBundle } : {}) }, creds);
         driverKind = driver.kind;
         log.info('power operation sent to the BMC');
-        const result = op.action === 'PowerOn' ? await driver.powerOn({ signal }) : await driver.powerOff({ signal, gracefulTimeoutMs: this.opts.gracefulTimeoutMs });
+        const opts = { signal, ...(fence ? { fence } : {}) };
+        const result = op.action === 'PowerOn' ? await driver.powerOn(opts) : await driver.powerOff({ ...opts, gracefulTimeoutMs: this.opts.gracefulTimeoutMs });
         Object.assign(outcome, { done: true, ok: true, state: result.state, finishedAt: this.now() });
         this.observations.set(machine.name, { state: result.state, at: this.now() });
         this.opts.metrics.powerOperations.inc({ action, result: result.alreadyInState ? 'already' : 'ok', driver: driverKind });
@@ -106,7 +140,7 @@ export class Actuator {
     if (this.now() - last < (this.opts.minProbeIntervalMs ?? 2000)) return false;
     this.lastProbe.set(machine.name, this.now());
     this.probing.add(machine.name);
-    const signal = this.abort.signal;
+    const signal = this.signal();
     void (async () => {
       try {
         const creds = await this.opts.credentials(machine, autoscaler);

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { DRAINING_TAINT } from '../api/v1alpha1/baremetalautoscaler.js';
 import { podName } from './blockers.js';
 import type { ControllerMetrics } from './metrics.js';
-import { apiExceptionMessage, describeError, errorMessage } from '../kube/errors.js';
+import { apiExceptionMessage, describeError, errorMessage, isApiStatus } from '../kube/errors.js';
+import { makeApiClient } from '../kube/client.js';
 
 /**
  * The I/O of a drain: the draining taint on the Node, evictions through the Eviction API
@@ -51,7 +52,7 @@ export class Drainer {
   private readonly max: number;
 
   constructor(private readonly opts: DrainerOptions) {
-    this.core = opts.kc.makeApiClient(k8s.CoreV1Api);
+    this.core = makeApiClient(opts.kc, k8s.CoreV1Api);
     this.now = opts.now ?? Date.now;
     this.base = opts.baseBackoffMs ?? 1000;
     this.max = opts.maxBackoffMs ?? 15_000;
@@ -130,12 +131,25 @@ export class Drainer {
     } catch (err) {
       if (err instanceof k8s.ApiException) {
         if (err.code === 404) return { ok: true, gone: true };
-        if (err.code === 409) return { ok: true, gone: true }; // the uid precondition: that pod is gone
         const message = apiExceptionMessage(err);
+        // A 409 is the uid precondition failing only when the pod under that name is
+        // another one (or none): anything else is a conflict to retry, not a pod gone.
+        if (err.code === 409) return (await this.replaced(pod)) ? { ok: true, gone: true } : { ok: false, refused: true, message: `eviction conflicted: ${message}` };
         if (err.code === 429) return { ok: false, refused: true, message: `eviction refused: ${message}` };
         return { ok: false, refused: false, message: `eviction failed (HTTP ${err.code}): ${message}` };
       }
       return { ok: false, refused: false, message: `eviction failed: ${errorMessage(err)}` };
+    }
+  }
+
+  /** The pod observed is no longer there: none under its name, or one with another uid. */
+  private async replaced(pod: k8s.V1Pod): Promise<boolean> {
+    try {
+      const now = await this.core.readNamespacedPod({ name: pod.metadata?.name ?? '', namespace: pod.metadata?.namespace ?? '' });
+      return pod.metadata?.uid !== undefined && now.metadata?.uid !== pod.metadata.uid;
+    } catch (err) {
+      if (isApiStatus(err, 404)) return true;
+      return false;
     }
   }
 

@@ -38,6 +38,11 @@ export interface MachineFacts {
   power?: PowerObservation;
   /** The operation of this process for this machine, if any. */
   outcome?: OperationOutcome;
+  /**
+   * For an intent this process did not start: until when it may still land (ms, on the
+   * `now` clock; reconcile/settle.ts). Without it, settleGraceMs after the intent's startedAt.
+   */
+  mayLandUntil?: number;
 }
 
 export interface LifecycleSettings {
@@ -141,7 +146,8 @@ export function advance(name: string, prev: MachineStatus | undefined, facts: Ma
       if (!p || p.at <= started || p.state === 'unknown') return { status: s, actions: [{ type: 'probe' }], wakeAt: now + 1000 };
       const wanted = action === 'PowerOn' ? 'on' : 'off';
       if (p.state === wanted) return completed(s, op, now, settings);
-      if (now - started < settings.settleGraceMs) return { status: s, actions: [{ type: 'probe' }], wakeAt: now + 1000 };
+      const landBy = facts.mayLandUntil ?? started + settings.settleGraceMs;
+      if (now < landBy) return { status: s, actions: [{ type: 'probe' }], wakeAt: Math.min(now + 1000, landBy) };
       if (action === 'PowerOn') {
         return {
           status: clearOp(withPhase(s, 'Off', now, 'IntentNotCarriedOut', `power-on ${op.id} was recorded but the machine is still off; deciding again`)),

@@ -24,6 +24,7 @@ export class ControllerMetrics {
   readonly drainDuration: Histogram<'autoscaler'>;
   readonly scaleDownMachines: Gauge<'autoscaler' | 'state'>;
   readonly isLeader: Gauge;
+  readonly fenced: Counter;
   readonly queueDepth: Gauge;
 
   constructor(registry = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
@@ -138,6 +139,7 @@ export class ControllerMetrics {
       registers: r,
     });
     this.isLeader = new Gauge({ name: 'bamel_controller_leader', help: '1 on the replica that holds the leader lease.', registers: r });
+    this.fenced = new Counter({ name: 'bamel_controller_fenced_total', help: 'BMC calls refused because this replica no longer held its lease with the fencing margin.', registers: r });
     this.queueDepth = new Gauge({ name: 'bamel_controller_queue_depth', help: 'Autoscalers waiting to be reconciled.', registers: r });
   }
 }

@@ -1,6 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { errorMessage } from './errors.js';
+import { makeApiClient } from './client.js';
 
 export interface InvolvedObject {
   apiVersion: string;
@@ -38,6 +39,16 @@ interface Seen {
 }
 
 const MAX_MESSAGE = 1024;
+/** Events remembered for aggregation, and objects remembered for rate limiting, at most. */
+const MAX_TRACKED = 10_000;
+
+/** Event writes per involved object: a burst, then one per refill interval (client-go's spam filter, less strict). */
+export interface EventRateLimit {
+  burst: number;
+  refillMs: number;
+}
+
+export const DEFAULT_EVENT_RATE_LIMIT: EventRateLimit = { burst: 25, refillMs: 10_000 };
 
 /**
  * Kubernetes Events (core/v1) for decisions and failures. The same event repeated within
@@ -47,7 +58,11 @@ const MAX_MESSAGE = 1024;
  */
 export class EventRecorder {
   private readonly seen = new Map<string, Seen>();
+  /** Involved object → tokens left and when they were counted (ms). */
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly core: k8s.CoreV1Api;
+  /** Events dropped by the per-object rate limit since the start. */
+  dropped = 0;
 
   constructor(
     kc: k8s.KubeConfig,
@@ -55,8 +70,9 @@ export class EventRecorder {
     private readonly host: string,
     private readonly logger: Logger,
     private readonly aggregateMs = 10 * 60_000,
+    private readonly rateLimit: EventRateLimit = DEFAULT_EVENT_RATE_LIMIT,
   ) {
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.core = makeApiClient(kc, k8s.CoreV1Api);
   }
 
   /** Fire and forget: an event that cannot be written is logged, never fatal. */
@@ -71,10 +87,18 @@ export class EventRecorder {
     const namespace = obj.namespace ?? 'default';
     const key = `${obj.kind}/${namespace}/${obj.name}/${obj.uid ?? ''}/${type}/${reason}/${text}`;
     const now = new Date();
+    if (!this.take(`${obj.kind}/${namespace}/${obj.name}/${obj.uid ?? ''}`, now.getTime())) {
+      this.dropped++;
+      this.logger.debug({ reason, object: `${obj.kind}/${obj.name}` }, 'event dropped: too many events for this object');
+      return;
+    }
     const prior = this.seen.get(key);
     if (prior && now.getTime() - prior.last < this.aggregateMs) {
       prior.count++;
       prior.last = now.getTime();
+      // Most recently used last: the bound below drops the least recently used first.
+      this.seen.delete(key);
+      this.seen.set(key, prior);
       try {
         await this.core.patchNamespacedEvent(
           { name: prior.name, namespace: prior.namespace, body: { count: prior.count, lastTimestamp: now } },
@@ -110,10 +134,39 @@ export class EventRecorder {
       },
     });
     this.seen.set(key, { name, namespace, count: 1, first: now, last: now.getTime() });
-    if (this.seen.size > 10_000) this.prune(now.getTime());
+    if (this.seen.size > MAX_TRACKED) this.prune(now.getTime());
   }
 
+  /** Takes one of the object's tokens; false when it has none left. */
+  private take(object: string, now: number): boolean {
+    const { burst, refillMs } = this.rateLimit;
+    const b = this.buckets.get(object);
+    const tokens = b ? Math.min(burst, b.tokens + (now - b.at) / refillMs) : burst;
+    this.buckets.delete(object);
+    const ok = tokens >= 1;
+    this.buckets.set(object, { tokens: ok ? tokens - 1 : tokens, at: now });
+    if (!ok) return false;
+    if (this.buckets.size > MAX_TRACKED) {
+      // Least recently used first: Map keeps insertion order and every use re-inserts.
+      for (const k of this.buckets.keys()) {
+        if (this.buckets.size <= MAX_TRACKED) break;
+        this.buckets.delete(k);
+      }
+    }
+    return true;
+  }
+
+  /** Drops stale entries, then the least recently used, down to the bound. */
   private prune(now: number): void {
     for (const [k, v] of this.seen) if (now - v.last > this.aggregateMs) this.seen.delete(k);
+    for (const k of this.seen.keys()) {
+      if (this.seen.size <= MAX_TRACKED) break;
+      this.seen.delete(k);
+    }
+  }
+
+  /** How many events and objects are remembered (bounded by MAX_TRACKED each). */
+  tracked(): { events: number; objects: number } {
+    return { events: this.seen.size, objects: this.buckets.size };
   }
 }

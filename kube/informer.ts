@@ -28,6 +28,12 @@ export interface ResourceInformerOptions {
   backoffMaxMs?: number;
   /** Timeout of each list page request. Default 60 s. */
   listTimeoutMs?: number;
+  /**
+   * Reduces each object to what its readers use before it is cached (Pods drop
+   * managedFields and the container fields nobody reads): the cache of a large cluster is
+   * most of the manager's memory.
+   */
+  transform?: (obj: KubernetesObject) => KubernetesObject;
   logger?: Logger;
 }
 
@@ -82,8 +88,8 @@ const WATCH_STALL_GRACE_MS = 30_000;
  * pagination and object shape cannot differ between the two.
  */
 export class ResourceInformer<T extends KubernetesObject> {
-  private readonly opts: Required<Omit<ResourceInformerOptions, 'labelSelector' | 'fieldSelector' | 'logger' | 'metadataOnly'>> &
-    Pick<ResourceInformerOptions, 'labelSelector' | 'fieldSelector'>;
+  private readonly opts: Required<Omit<ResourceInformerOptions, 'labelSelector' | 'fieldSelector' | 'logger' | 'metadataOnly' | 'transform'>> &
+    Pick<ResourceInformerOptions, 'labelSelector' | 'fieldSelector' | 'transform'>;
   private readonly log: Logger | undefined;
   private readonly handlers: { [E in keyof InformerHandlers<T>]: InformerHandlers<T>[E][] } = {
     add: [],
@@ -97,6 +103,10 @@ export class ResourceInformer<T extends KubernetesObject> {
   private resourceVersion = '';
   private synced = false;
   private readonly counters: InformerStats = { lists: 0, watches: 0, events: 0, errors: 0 };
+  /** A watch stream is open now. */
+  private watching = false;
+  /** When (Date.now) the API server last answered this informer: a list, a watch opening, an event. */
+  private lastContact = 0;
 
   private stopController: AbortController | undefined;
   private running: Promise<void> | undefined;
@@ -120,6 +130,7 @@ export class ResourceInformer<T extends KubernetesObject> {
       listTimeoutMs: opts.listTimeoutMs ?? 60_000,
       ...(opts.labelSelector !== undefined ? { labelSelector: opts.labelSelector } : {}),
       ...(opts.fieldSelector !== undefined ? { fieldSelector: opts.fieldSelector } : {}),
+      ...(opts.transform !== undefined ? { transform: opts.transform } : {}),
     };
     if (!(this.opts.watchTimeoutSeconds >= 1)) throw new RangeError(`watchTimeoutSeconds must be >= 1, got ${this.opts.watchTimeoutSeconds}`);
     this.log = opts.logger?.child({ component: 'informer', path: this.opts.path });
@@ -161,6 +172,15 @@ export class ResourceInformer<T extends KubernetesObject> {
   /** The cache has been filled by a list at least once. */
   hasSynced(): boolean {
     return this.synced;
+  }
+
+  /**
+   * How long the cache may have been missing changes: 0 while a watch is open, else the
+   * time since the API server last answered (Infinity before it ever did).
+   */
+  staleForMs(now = Date.now()): number {
+    if (this.watching) return 0;
+    return this.lastContact === 0 ? Infinity : Math.max(0, now - this.lastContact);
   }
 
   list(): T[] {
@@ -274,13 +294,14 @@ export class ResourceInformer<T extends KubernetesObject> {
       const kind = page.kind?.replace(/List$/, '');
       for (const item of page.items ?? []) {
         // List items come without apiVersion and kind; watch events carry them.
-        items.push({ ...item, apiVersion: item.apiVersion ?? page.apiVersion, kind: item.kind ?? kind });
+        items.push(this.shape({ ...item, apiVersion: item.apiVersion ?? page.apiVersion, kind: item.kind ?? kind }));
       }
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       continueToken = page.metadata?.continue || undefined;
       if (!continueToken) break;
     }
     this.counters.lists++;
+    this.lastContact = Date.now();
     this.replace(items, resourceVersion);
     if (!this.synced) {
       this.synced = true;
@@ -340,6 +361,8 @@ export class ResourceInformer<T extends KubernetesObject> {
         this.metadataOnly ? 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json' : undefined,
       );
       opened = true;
+      this.watching = true;
+      this.lastContact = Date.now();
       this.counters.watches++;
       res.setEncoding('utf8');
       let buffer = '';
@@ -360,6 +383,8 @@ export class ResourceInformer<T extends KubernetesObject> {
       if (controller.signal.reason instanceof ResyncRequested) return { kind: 'resync' };
       throw new WatchFailure(opened, healthy(), controller.signal.aborted ? controller.signal.reason : err);
     } finally {
+      if (this.watching) this.lastContact = Date.now();
+      this.watching = false;
       clearTimeout(stall);
       scope.dispose();
       this.watchController = undefined;
@@ -374,11 +399,12 @@ export class ResourceInformer<T extends KubernetesObject> {
       throw new Error(`watching ${this.opts.path}: undecodable event: ${(err as Error).message}`, { cause: err });
     }
     this.counters.events++;
+    this.lastContact = Date.now();
     if (event.type === 'ERROR') {
       const status = (event.object ?? {}) as KubeStatus;
       throw new KubeApiError(`watching ${this.opts.path}`, status.code ?? 500, status);
     }
-    const obj = event.object as T | undefined;
+    const obj = event.object && event.type !== 'BOOKMARK' ? this.shape(event.object as T) : (event.object as T | undefined);
     const rv = obj ? rvOf(obj) : undefined;
     if (rv) this.resourceVersion = rv;
     if (!obj || event.type === 'BOOKMARK') return;
@@ -399,6 +425,10 @@ export class ResourceInformer<T extends KubernetesObject> {
       default:
         this.log?.debug({ type: event.type }, 'ignoring unknown watch event type');
     }
+  }
+
+  private shape(obj: T): T {
+    return this.opts.transform ? (this.opts.transform(obj) as T) : obj;
   }
 
   private armResync(): void {

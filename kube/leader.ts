@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { linkedAbort } from './abort.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 import { apiExceptionMessage, apiStatusCode, errorMessage, isApiStatus } from './errors.js';
+import { makeApiClient } from './client.js';
 
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics
@@ -96,7 +97,7 @@ export class LeaderElector {
   private running: Promise<void> | undefined;
 
   constructor(private readonly opts: LeaderElectorOptions) {
-    this.api = opts.client instanceof k8s.KubeConfig ? opts.client.makeApiClient(k8s.CoordinationV1Api) : opts.client;
+    this.api = opts.client instanceof k8s.KubeConfig ? makeApiClient(opts.client, k8s.CoordinationV1Api) : opts.client;
     this.clock = opts.clock ?? systemClock;
     this.identity = opts.identity;
     this.namespace = opts.namespace;
@@ -122,6 +123,16 @@ export class LeaderElector {
   /** True from acquiring the lease until leadership ends. */
   isLeader(): boolean {
     return this.leading;
+  }
+
+  /**
+   * Fencing: true while this replica leads with more than `marginMs` left before its renew
+   * deadline, on this process's monotonic clock, read now. A process paused past its lease
+   * (GC, SIGSTOP, a stalled VM) reads false the moment it resumes, before its timers have
+   * even run: check this immediately before any action only one replica may take.
+   */
+  holds(marginMs = 0): boolean {
+    return this.leading && this.clock.now() + marginMs < this.lastRenewSentAt + this.renewDeadlineMs;
   }
 
   /** The holder of the lease as last observed; '' when none or not yet known. */

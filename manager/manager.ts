@@ -12,7 +12,7 @@ import { Actuator } from '../controller/actuator.js';
 import { Drainer } from '../controller/drain.js';
 import { EventRecorder, podRef } from '../kube/events.js';
 import { ResourceInformer } from '../kube/informer.js';
-import { LeaderElector } from '../kube/leader.js';
+import { LeaderElector, LeadershipLostError } from '../kube/leader.js';
 import { ControllerMetrics } from '../controller/metrics.js';
 import { WorkQueue } from '../kube/queue.js';
 import { FEASIBILITY_ANNOTATION, PodVerdicts } from '../controller/verdict.js';
@@ -23,9 +23,11 @@ import { WebhookServer } from '../webhook/server.js';
 import { TRAFFIC_PLURAL, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
 import { TrafficDemand } from '../controller/traffic.js';
 import { Watches, type SecretMetadata } from '../controller/watches.js';
+import { slimPod } from '../controller/pod-shape.js';
 import { listenOn, listeningAddresses, readServingCertificate } from './listeners.js';
 import { parseOptionalBindAddress } from '../kube/net.js';
 import { errorMessage } from '../kube/errors.js';
+import { makeApiClient } from '../kube/client.js';
 
 export interface ManagerOptions {
   kc: k8s.KubeConfig;
@@ -56,6 +58,12 @@ export interface ManagerOptions {
   webhookBindAddress?: string;
   /** Directory holding the webhook's tls.crt and tls.key; without it the webhook server stays off. */
   webhookCertDir?: string;
+  /** A BMC call needs the lease held with this much left before the renew deadline. Default 1 s. */
+  fencingMarginMs?: number;
+  /** /healthz fails while one reconcile has run longer than this (the worker is stuck). Default 5 min. */
+  reconcileWatchdogMs?: number;
+  /** /readyz fails while a watch has been down longer than this. Default 30 s. */
+  watchStaleMs?: number;
   /** Called when this replica loses leadership: the process should exit and start anew. */
   onLeadershipLost?: () => void;
 }
@@ -91,6 +99,8 @@ export class Manager {
   private servers: FastifyInstance[] = [];
   private readonly stopping = new AbortController();
   private readonly watches: Watches;
+  /** The reconcile running now, and since when (performance.now()), for the watchdog. */
+  private reconciling: { key: string; since: number } | undefined;
   private leading = false;
   private electionDone: Promise<void> | undefined;
   /** The leader's pod feasibility marks (verdict.ts); undefined on followers. */
@@ -102,13 +112,14 @@ export class Manager {
   constructor(private readonly opts: ManagerOptions) {
     this.identity = opts.identity ?? `${hostname()}_${Math.random().toString(36).slice(2, 10)}`;
     const log = opts.logger;
-    const informer = <T extends k8s.KubernetesObject>(path: string, extra: { labelSelector?: string; metadataOnly?: boolean } = {}): ResourceInformer<T> =>
+    const informer = <T extends k8s.KubernetesObject>(path: string, extra: { labelSelector?: string; metadataOnly?: boolean; transform?: (o: k8s.KubernetesObject) => k8s.KubernetesObject } = {}): ResourceInformer<T> =>
       new ResourceInformer<T>({ kc: opts.kc, path, logger: log, resyncMs: 300_000, ...extra });
     this.informers = {
       autoscalers: informer<BareMetalAutoscaler>(`/apis/${GROUP}/${VERSION}/${PLURAL}`, opts.autoscalerSelector ? { labelSelector: opts.autoscalerSelector } : {}),
       inventories: informer<k8s.V1ConfigMap>('/api/v1/configmaps', { labelSelector: `${INVENTORY_LABEL}=true` }),
       nodes: informer<k8s.V1Node>('/api/v1/nodes'),
-      pods: informer<k8s.V1Pod>('/api/v1/pods'),
+      // Only the fields the controller and the extender read are cached (controller/pod-shape.ts).
+      pods: informer<k8s.V1Pod>('/api/v1/pods', { transform: slimPod }),
       pdbs: informer<k8s.V1PodDisruptionBudget>('/apis/policy/v1/poddisruptionbudgets'),
       // Credentials Secrets: metadata only; their data is read when a BMC is called.
       secrets: informer<SecretMetadata>('/api/v1/secrets', { metadataOnly: true }),
@@ -130,7 +141,7 @@ export class Manager {
       ...(opts.bmcTimeouts ? { timeouts: opts.bmcTimeouts } : {}),
       ...(opts.gracefulTimeoutMs !== undefined ? { gracefulTimeoutMs: opts.gracefulTimeoutMs } : {}),
     });
-    const core = opts.kc.makeApiClient(k8s.CoreV1Api);
+    const core = makeApiClient(opts.kc, k8s.CoreV1Api);
     this.actuator = new Actuator({
       pool: this.pool,
       credentials: async (m, autoscaler) => {
@@ -140,6 +151,8 @@ export class Manager {
       metrics: this.metrics,
       logger: log.child({ component: 'actuator' }),
       gracefulTimeoutMs: opts.gracefulTimeoutMs ?? 180_000,
+      operationTimeoutMs: opts.bmcTimeouts?.operationMs ?? 300_000,
+      ...(opts.leaderElect ? { fence: () => this.fence() } : {}),
       onDone: (autoscaler) => this.queue?.add(autoscaler),
     });
     const recorder = new EventRecorder(opts.kc, 'bamel-controller', this.identity, log.child({ component: 'events' }));
@@ -173,6 +186,7 @@ export class Manager {
         readyAbsorbMs: 60_000,
         resyncMs: 30_000,
         caps: opts.caps,
+        operationTimeoutMs: opts.bmcTimeouts?.operationMs ?? 300_000,
       },
       traffic: this.traffic,
     });
@@ -262,6 +276,7 @@ export class Manager {
   private startLeading(signal: AbortSignal): void {
     const log = this.opts.logger;
     this.leading = true;
+    this.actuator.lead(signal);
     this.metrics.isLeader.set(1);
     log.info({ identity: this.identity }, 'leading: reconciling autoscalers');
     const queue = new WorkQueue({
@@ -280,7 +295,13 @@ export class Manager {
       this.enqueueAll();
       await queue.run(async (key, s) => {
         if (s.aborted || signal.aborted) return;
-        const result = await this.reconciler.reconcile(key);
+        this.reconciling = { key, since: performance.now() };
+        let result;
+        try {
+          result = await this.reconciler.reconcile(key);
+        } finally {
+          this.reconciling = undefined;
+        }
         log.debug({ autoscaler: key, requeueAfterMs: result.requeueAfterMs }, 'reconciled');
         if (result.requeueAfterMs !== undefined) {
           if (result.requeueAfterMs <= 0) queue.addRateLimited(key);
@@ -296,7 +317,7 @@ export class Manager {
 
   /** Leader only, on warm caches: an empty autoscaler cache would look like no machine at all. */
   private startVerdicts(signal: AbortSignal): void {
-    const core = this.opts.kc.makeApiClient(k8s.CoreV1Api);
+    const core = makeApiClient(this.opts.kc, k8s.CoreV1Api);
     const recorder = new EventRecorder(this.opts.kc, 'bamel-controller', this.identity, this.opts.logger.child({ component: 'verdict-events' }));
     const verdicts = new PodVerdicts({
       autoscalers: this.informers.autoscalers,
@@ -338,10 +359,19 @@ export class Manager {
     );
     keep(
       await listenOn(this.opts.healthProbeBindAddress, '--health-probe-bind-address', log, (app) => {
-        app.get('/healthz', async () => ({ status: 'ok' }));
+        app.get('/healthz', async (_req, reply) => {
+          const stuck = this.stuckReconcile();
+          if (stuck) return reply.code(503).send({ status: 'stuck', autoscaler: stuck.key, reconcilingForMs: stuck.ms });
+          return { status: 'ok' };
+        });
         app.get('/readyz', async (_req, reply) => {
           const notSynced = Object.entries(this.informers).filter(([, i]) => !i.hasSynced()).map(([n]) => n);
           if (notSynced.length > 0) return reply.code(503).send({ status: 'not ready', waitingFor: notSynced });
+          const limit = this.opts.watchStaleMs ?? 30_000;
+          const stale = Object.entries(this.informers)
+            .map(([n, i]) => ({ informer: n, staleForMs: i.staleForMs() }))
+            .filter((x) => x.staleForMs > limit);
+          if (stale.length > 0) return reply.code(503).send({ status: 'not ready', staleWatches: stale });
           return { status: 'ok', leader: this.leading };
         });
       }),
@@ -367,6 +397,22 @@ export class Manager {
     await app.listen(bind);
     this.servers.push(app);
     this.opts.logger.info({ address: listeningAddresses(app), https: https !== undefined }, 'scheduler extender serving');
+  }
+
+  /** Throws unless this replica holds the lease with the fencing margin left (leader election on). */
+  private fence(): void {
+    const margin = this.opts.fencingMarginMs ?? 1000;
+    if (this.elector?.holds(margin)) return;
+    this.metrics.fenced.inc();
+    throw new LeadershipLostError(`${this.identity} does not hold the lease ${this.opts.namespace}/${this.opts.leaseName ?? 'bamel-manager'} with ${margin} ms to spare: no BMC call`);
+  }
+
+  /** The reconcile that has run longer than the watchdog allows, if one has. */
+  private stuckReconcile(): { key: string; ms: number } | undefined {
+    const r = this.reconciling;
+    if (!r) return undefined;
+    const ms = Math.round(performance.now() - r.since);
+    return ms > (this.opts.reconcileWatchdogMs ?? 300_000) ? { key: r.key, ms } : undefined;
   }
 
   /** Addresses the HTTP servers listen on (for tests). */

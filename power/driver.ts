@@ -21,6 +21,13 @@ export interface PowerOffOptions {
 
 export interface OperationOptions {
   signal?: AbortSignal;
+  /**
+   * Called immediately before each request that changes the machine's power (a reset, an
+   * ipmitool power command); throws to refuse it. The controller's leader passes a check
+   * that it still holds its lease with a margin (fencing): a process paused past its lease
+   * and resumed sends nothing.
+   */
+  fence?: () => void;
 }
 
 /**

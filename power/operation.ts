@@ -11,6 +11,8 @@ export interface OperationInit {
   signal?: AbortSignal | undefined;
   /** Aborted when the driver closes. */
   closing: AbortSignal;
+  /** OperationOptions.fence. */
+  fence?: (() => void) | undefined;
 }
 
 /**
@@ -29,8 +31,10 @@ export class Operation {
   private readonly timer: NodeJS.Timeout;
   private readonly callerSignal: AbortSignal | undefined;
   private readonly closing: AbortSignal;
+  private readonly fence: (() => void) | undefined;
 
   constructor(init: OperationInit) {
+    this.fence = init.fence;
     this.operation = init.operation;
     this.endpoint = init.endpoint;
     this.timeoutMs = init.timeoutMs;
@@ -54,6 +58,12 @@ export class Operation {
   /** Waits, or throws when the operation is aborted meanwhile. */
   async sleep(ms: number): Promise<void> {
     await sleepFor(Math.max(0, ms), undefined, { signal: this.signal });
+  }
+
+  /** Right before a request that changes the power: aborted, or fenced off, throws. */
+  beforePowerChange(): void {
+    this.check();
+    this.fence?.();
   }
 
   /** Throws at once if the operation was aborted. */

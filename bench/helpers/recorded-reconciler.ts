@@ -125,6 +125,8 @@ export async function recordedReconciler(state: RecordedCluster, now: () => numb
     options: { identity: 'bench', settleGraceMs: 15_000, quarantineBaseMs: 60_000, quarantineMaxMs: 3_600_000, readyAbsorbMs: 60_000, resyncMs: 30_000, caps: {} },
     now,
     api,
+    // The recorded pods are the API server's: the power-off check reads them.
+    livePods: async (node) => state.pods.filter((p) => p.spec?.nodeName === node),
   };
   const reconciler = new ReconcilerClass(deps);
 

@@ -19,6 +19,8 @@ export interface ActuateInput {
   autoscaler: string;
   drains: DrainStep;
   scaleDown: ScaleDownStep;
+  /** Machines whose power-off was aborted at the last look: their draining taint comes off. */
+  untaint: readonly string[];
   started: readonly Started[];
   acknowledged: readonly { machine: string; opId: string }[];
   dryRun: boolean;
@@ -41,7 +43,7 @@ export async function actuate(deps: ActuateDeps, input: ActuateInput): Promise<v
 async function actOnScaleDown(deps: ActuateDeps, input: ActuateInput): Promise<void> {
   const { drainer, metrics } = deps;
   const { autoscaler, drains, scaleDown: sd } = input;
-  for (const name of [...drains.untaint, ...sd.untaint]) await drainer.untaint(name);
+  for (const name of [...drains.untaint, ...sd.untaint, ...input.untaint]) await drainer.untaint(name);
   for (const a of drains.aborts) metrics.drains.inc({ autoscaler, result: a.reason === 'DrainTimedOut' ? 'timed_out' : 'aborted' });
   for (const c of drains.completed) {
     metrics.drains.inc({ autoscaler, result: 'completed' });

@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { ParsedMachine } from '../../api/inventory.js';
 import type { BareMetalAutoscalerSpec, MachineStatus } from '../../api/v1alpha1/baremetalautoscaler.js';
-import { advance, type LifecycleAction, type LifecycleSettings, type OperationOutcome, type PowerObservation } from '../lifecycle.js';
+import { advance, type LifecycleAction, type MachineFacts, type LifecycleSettings, type OperationOutcome, type PowerObservation } from '../lifecycle.js';
 import { isNodeReady } from '../observe.js';
 import type { Intent, Store } from './types.js';
 
@@ -18,6 +18,8 @@ export interface LifecycleInput {
   /** What this process last saw of each machine's power, and of its own operation on it. */
   power: (machine: string) => PowerObservation | undefined;
   outcome: (machine: string) => OperationOutcome | undefined;
+  /** Until when an intent this process did not start may still land (reconcile/settle.ts). */
+  mayLandUntil?: (opId: string, now: number) => number;
   settings: Omit<LifecycleSettings, 'joinTimeoutMs'>;
   now: number;
 }
@@ -46,13 +48,15 @@ export function lifecycleStep(input: LifecycleInput): LifecycleStepResult {
     const power = input.power(m.name);
     const outcome = input.outcome(m.name);
     const created = node?.metadata?.creationTimestamp ? new Date(node.metadata.creationTimestamp).getTime() : undefined;
-    const facts = {
+    const facts: MachineFacts = {
       node: { exists: node !== undefined, ready: isNodeReady(node), ...(created !== undefined && Number.isFinite(created) ? { createdAt: created } : {}) },
       ...(power ? { power } : {}),
       ...(outcome ? { outcome } : {}),
     };
     const joinTimeoutMs = (m.joinTimeoutSeconds ?? spec.scaleUp.joinTimeoutSeconds) * 1000;
     const prevStatus = prevByName.get(m.name);
+    const op = prevStatus?.operation;
+    if (op && outcome?.id !== op.id && input.mayLandUntil) facts.mayLandUntil = input.mayLandUntil(op.id, now);
     const res = advance(m.name, prevStatus, facts, { ...input.settings, joinTimeoutMs }, now);
     out.machines.set(m.name, res.status);
     if (res.wakeAt !== undefined) out.wakeAts.push(res.wakeAt);

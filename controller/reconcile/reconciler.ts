@@ -17,9 +17,12 @@ import { Reporter } from './report.js';
 import { requeueAfter } from './requeue.js';
 import { scaleDownStep } from './scale-down-step.js';
 import { scaleUpStep } from './scale-up.js';
+import { ForeignIntents } from './settle.js';
+import { checkPowerOffs, type LivePods } from './power-off-check.js';
 import { buildStatus } from './status.js';
 import { kubeAutoscalerApi, StatusWriter } from './status-writer.js';
 import { ConflictError, type ReconcileResult, type ReconcilerDeps } from './types.js';
+import { makeApiClient } from '../../kube/client.js';
 
 export { ConflictError, kubeAutoscalerApi };
 export type { AutoscalerApi, ClusterCaps, ReconcilerDeps, ReconcilerOptions, ReconcileResult, Store, Stores } from './types.js';
@@ -52,6 +55,8 @@ export class Reconciler {
   private readonly writer: StatusWriter;
   private readonly now: () => number;
   private readonly drainer: Drainer;
+  private readonly foreign: ForeignIntents | undefined;
+  private readonly livePods: LivePods;
 
   constructor(private readonly deps: ReconcilerDeps) {
     const { stores } = deps;
@@ -60,7 +65,10 @@ export class Reconciler {
     this.inventories = new InventoryCache(stores.inventories);
     this.announcer = new Announcer(deps.recorder);
     this.reporter = new Reporter(deps.recorder, deps.metrics, this.announcer, stores.autoscalers, () => new Set(this.pods.unschedulable().map((p) => p.metadata?.uid ?? '')));
-    this.writer = new StatusWriter(deps.api ?? kubeAutoscalerApi(deps.kc.makeApiClient(k8s.CustomObjectsApi)), this.view, stores.nodes);
+    this.writer = new StatusWriter(deps.api ?? kubeAutoscalerApi(makeApiClient(deps.kc, k8s.CustomObjectsApi)), this.view, stores.nodes);
+    this.livePods = deps.livePods ?? livePodsFrom(makeApiClient(deps.kc, k8s.CoreV1Api));
+    const { operationTimeoutMs } = deps.options;
+    if (operationTimeoutMs !== undefined) this.foreign = new ForeignIntents(deps.monotonicNow ?? (() => performance.now()), operationTimeoutMs + deps.options.settleGraceMs);
     this.drainer = deps.drainer ?? new Drainer({ kc: deps.kc, logger: deps.logger, metrics: deps.metrics, onChange: () => undefined, now: this.now });
   }
 
@@ -136,9 +144,13 @@ export class Reconciler {
       nodes: stores.nodes,
       power: (m) => actuator.power(m),
       outcome: (m) => actuator.outcome(m),
+      ...(this.foreign ? { mayLandUntil: this.foreign.mayLandUntil.bind(this.foreign) } : {}),
       settings: { settleGraceMs: options.settleGraceMs, quarantineBaseMs: options.quarantineBaseMs, quarantineMaxMs: options.quarantineMaxMs },
       now,
     });
+    if (this.foreign && this.foreign.size > 1000) {
+      this.foreign.retain(new Set(stores.autoscalers.list().flatMap((a) => (a.status?.machines ?? []).flatMap((m) => (m.operation ? [m.operation.id] : [])))));
+    }
     const probeWaits = life.probes.filter((m) => !actuator.probe(name, m)).map((m) => actuator.nextProbeAt(m.name));
     for (const n of life.forgotten) void pool.forget(n);
 
@@ -193,7 +205,13 @@ export class Reconciler {
     const early = [...life.intents, ...drains.intents];
     const deletion = deleting ? deletionIntents(spec, selected, down.machines, early) : { intents: [], blocked: [] };
     const intents = spec.dryRun ? [] : [...early, ...deletion.intents, ...(deleting ? [] : powerOnIntents(spec, up.decision, selected, pressure.readings))];
-    const applied = applyIntents(down.machines, intents, prev.lastScaleEvent, options.identity, now);
+    // The last look before a power-off: pods bound since the machine was chosen keep it on.
+    const checked = intents.some((i) => i.action === 'PowerOff')
+      ? await checkPowerOffs(intents, down.machines, stores.nodes, this.livePods, now)
+      : { intents, machines: down.machines, aborted: [], untaint: [] };
+    for (const n of checked.untaint) this.drainer.forget(n);
+    const applied = applyIntents(checked.machines, checked.intents, prev.lastScaleEvent, options.identity, now);
+    const offAborted = checked.aborted[0];
 
     // Status, then (only once it is written) actuation.
     const status = buildStatus({
@@ -212,13 +230,15 @@ export class Reconciler {
       unschedulablePods: pending.length,
       readings: pressure.readings,
       lastScaleEvent: applied.lastScaleEvent,
-      lastScaleDownFailure: drains.failure ?? prev.lastScaleDownFailure,
+      lastScaleDownFailure: offAborted
+        ? { time: nowDate.toISOString(), machine: offAborted.machine, reason: `power-off aborted: pods run on it now (${offAborted.pods.slice(0, 5).join(', ')})`.slice(0, 2048) }
+        : (drains.failure ?? prev.lastScaleDownFailure),
       now,
     });
     await this.writer.write(bma, status);
     await actuate(
       { actuator, drainer: this.drainer, metrics: this.deps.metrics, nodes: stores.nodes },
-      { autoscaler: name, drains, scaleDown: down, started: applied.started, acknowledged: life.acknowledged, dryRun: spec.dryRun, log },
+      { autoscaler: name, drains, scaleDown: down, untaint: checked.untaint, started: applied.started, acknowledged: life.acknowledged, dryRun: spec.dryRun, log },
     );
     this.reporter.placed(this.claims.claim(name, up.decision, spec.scaleUp.joinTimeoutSeconds * 1000, now));
 
@@ -239,6 +259,7 @@ export class Reconciler {
       compile: (p) => this.pods.compile(p),
     });
     this.reporter.scaleDown(name, involved, drains, down, applied.machines, spec.dryRun);
+    this.reporter.powerOffsAborted(name, involved, checked.aborted);
     this.reporter.gauges(name, status.machines ?? [], pending.length, pressure.readings, (m) => pool.health(m)?.degraded === true, selected);
 
     return { requeueAfterMs: requeueAfter([...life.wakeAts, ...probeWaits, ...budget.wakeAts, ...up.wakeAts, ...drains.wakeAts, ...down.wakeAts], now, options.resyncMs) };
@@ -254,4 +275,8 @@ export class Reconciler {
 
 function involvedObject(bma: BareMetalAutoscaler): InvolvedObject {
   return { apiVersion: API_VERSION, kind: KIND, name: bma.metadata.name, ...(bma.metadata.uid ? { uid: bma.metadata.uid } : {}) };
+}
+
+function livePodsFrom(core: k8s.CoreV1Api): LivePods {
+  return async (node) => (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
 }

@@ -180,6 +180,16 @@ export class Reporter {
     metrics.scaleDownMachines.set({ autoscaler, state: 'blocked' }, sd.blocked.length);
   }
 
+  /** Power-offs the last look aborted: pods were bound to the machine after it was chosen. */
+  powerOffsAborted(autoscaler: string, involved: InvolvedObject, aborted: readonly { machine: string; pods: string[] }[]): void {
+    for (const a of aborted) {
+      const pods = `${a.pods.slice(0, 5).join(', ')}${a.pods.length > 5 ? ` and ${a.pods.length - 5} more` : ''}`;
+      this.recorder.emit(involved, 'Warning', 'PowerOffAborted', `${a.machine}: power-off aborted, the machine stays on: ${a.pods.length} pod(s) run on it now (${pods})`);
+      this.recorder.emit(nodeRef(a.machine), 'Warning', 'PowerOffAborted', `bamel (autoscaler ${autoscaler}) keeps this Node on: ${a.pods.length} pod(s) were bound to it after it was chosen for power-off`);
+      this.metrics.drains.inc({ autoscaler, result: 'aborted' });
+    }
+  }
+
   gauges(
     autoscaler: string,
     machines: readonly MachineStatus[],

@@ -41,6 +41,12 @@ export interface ReconcilerOptions {
   readyAbsorbMs: number;
   resyncMs: number;
   caps: ClusterCaps;
+  /**
+   * The longest one BMC operation may take. With it, an intent this process did not start
+   * counts as in flight until this plus settleGraceMs after it was first seen
+   * (reconcile/settle.ts); without it, until settleGraceMs after the intent's startedAt.
+   */
+  operationTimeoutMs?: number;
 }
 
 export interface AutoscalerApi {
@@ -60,12 +66,16 @@ export interface ReconcilerDeps {
   /** Taints, evictions and Node deletion for scale-down; built from kc when absent. */
   drainer?: Drainer;
   now?: () => number;
+  /** Monotonic milliseconds (default performance.now): durations that must not follow the wall clock. */
+  monotonicNow?: () => number;
   /**
    * Writes an autoscaler (status, or metadata for finalizers) to the API server. Replaced only
    * by benchmarks that feed the reconciler recorded state; it must keep the optimistic lock
    * (throw a ConflictError on a stale resourceVersion).
    */
   api?: AutoscalerApi;
+  /** The pods bound to a Node, read from the API server (a quorum read); built from kc when absent. */
+  livePods?: (node: string) => Promise<k8s.V1Pod[]>;
   /** Traffic pressure from the eBPF agents' TrafficReports (controller/traffic.ts). */
   traffic?: TrafficDemandSource;
 }

@@ -139,7 +139,7 @@ export class RedfishDriver implements PowerDriver {
   private async run<T>(operation: string, opts: OperationOptions | undefined, fn: (op: Operation) => Promise<T>): Promise<T> {
     if (this.closed !== undefined) throw new Error(`the Redfish driver for ${this.endpoint} is closed`);
     return this.queue.run(this.endpoint, async () => {
-      const op = new Operation({ operation, endpoint: this.endpoint, timeoutMs: this.timeouts.operationMs, signal: opts?.signal, closing: this.closing.signal });
+      const op = new Operation({ operation, endpoint: this.endpoint, timeoutMs: this.timeouts.operationMs, signal: opts?.signal, closing: this.closing.signal, fence: opts?.fence });
       try {
         op.check();
         const result = await fn(op);

@@ -62,6 +62,7 @@ export class ResetSender {
   private async post(op: Operation, path: string, type: string, target: 'On' | 'Off', mayTryNext: boolean): Promise<'sent' | 'already' | 'unsupported'> {
     const { auth, retry, log } = this.deps;
     for (let attempt = 1; ; attempt++) {
+      op.beforePowerChange();
       const res = await auth.request(op, { method: 'POST', path, body: { ResetType: type } });
       if (res.status === 200 || res.status === 204) return 'sent';
       if (res.status === 202) {
