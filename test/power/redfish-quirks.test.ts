@@ -3,7 +3,7 @@ import { parseBmcAddress } from '../../power/address.js';
 import { BmcCredentials } from '../../power/credentials.js';
 import { BmcRefusedError } from '../../power/errors.js';
 import { RedfishDriver } from '../../power/redfish.js';
-import { FAST, PASSWORD, rejection, seenErrors, seenErrorTexts, setup, until } from './redfish-fixture.js';
+import { FAST, PASSWORD, rejection, seenErrors, seenErrorTexts, setup, until } from './fixtures/redfish.js';
 
 // The RedfishDriver against the Redfish fake's vendor quirk profiles (sim/redfish-fake/system.ts),
 // one by one and all at once. Operations, sessions, errors and TLS are in redfish.test.ts.

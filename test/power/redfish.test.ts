@@ -9,7 +9,7 @@ import { parseBmcAddress } from '../../power/address.js';
 import { BmcCredentials } from '../../power/credentials.js';
 import { BmcAuthError, BmcProtocolError, BmcRefusedError, BmcTimeoutError, BmcUnreachableError } from '../../power/errors.js';
 import { RedfishDriver, type RedfishDriverOptions } from '../../power/redfish.js';
-import { FAST, freePort, PASSWORD, rejection, SESSIONS, seenErrors, seenErrorTexts, setup } from './redfish-fixture.js';
+import { FAST, freePort, PASSWORD, rejection, SESSIONS, seenErrors, seenErrorTexts, setup } from './fixtures/redfish.js';
 
 // The RedfishDriver against the project's Redfish fake: operations, sessions, errors, TLS.
 // The vendor quirk profiles are in redfish-quirks.test.ts.
