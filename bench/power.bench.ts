@@ -10,26 +10,26 @@
 //     Redfish (HTTPS and HTTP) against IPMI (ipmitool children included).
 // The simulators of (b) run in a child process (this file with --sim-host), so that
 // process.cpuUsage() of this one is the poller's alone.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+// This file holds the run and part (a); part (b) is in helpers/power-polling.ts, its
+// simulator host in helpers/power-sim-host.ts.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { freeUdpPort, IpmiSimBmc } from '../sim/ipmi-sim.js';
 import { RedfishFakeServer, type AddSystemOptions } from '../sim/redfish-fake.js';
 import { parseBmcAddress } from '../power/address.js';
 import { BmcCredentials } from '../power/credentials.js';
-import type { PowerDriver, PowerState } from '../power/driver.js';
-import { createPowerDriver } from '../power/factory.js';
+import type { PowerDriver } from '../power/driver.js';
 import { IpmiDriver, type IpmiDriverOptions } from '../power/ipmi/driver.js';
 import { RedfishDriver, type RedfishDriverOptions } from '../power/redfish.js';
 import { startSushy, type SushyEmulator } from '../test/helpers/sushy.js';
+import { ms, timed } from './helpers/power-figures.js';
+import { pollingCosts, printPollingCosts, type PollingPlan } from './helpers/power-polling.js';
+import { runSimHost, startSimHost, type SimHost } from './helpers/power-sim-host.js';
+import { percentile } from './helpers/stats.js';
 
-const execFileP = promisify(execFile);
 const thisFile = fileURLToPath(import.meta.url);
 
 function flag(name: string, fallback: number): number {
@@ -43,7 +43,7 @@ const CYCLES = Math.max(2, Math.round(RUNS / 5));
 const POLLED_BMCS = 100;
 const IPMI_BMCS = Math.min(POLLED_BMCS, flag('ipmi-bmcs', POLLED_BMCS));
 const ROUNDS = flag('rounds', 3);
-// The controller's interval; the bench polls faster and scales, see pollingCost().
+// The controller's interval; the bench polls faster and scales, see pollingCost() in helpers/power-polling.ts.
 const CONTROLLER_INTERVAL_S = 30;
 // Longer than undici's keep-alive (4 s) and Node's server keep-alive (5 s): every round
 // opens new connections, as every poll does at a 30 s interval.
@@ -51,19 +51,18 @@ const BENCH_INTERVAL_MS = 6_000;
 const CONCURRENCY = 10;
 const USERNAME = 'admin';
 const PASSWORD = 'bench-Pw-5c2e';
+const POLLING: PollingPlan = {
+  polledBmcs: POLLED_BMCS,
+  rounds: ROUNDS,
+  concurrency: CONCURRENCY,
+  controllerIntervalS: CONTROLLER_INTERVAL_S,
+  benchIntervalMs: BENCH_INTERVAL_MS,
+  username: USERNAME,
+  password: PASSWORD,
+};
 
 // ---------------------------------------------------------------------------------------
 // Figures
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
-
-function ms(value: number): string {
-  if (!Number.isFinite(value)) return '-';
-  return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(value < 10 ? 2 : 1)} ms`;
-}
 
 interface Row {
   driver: string;
@@ -87,12 +86,6 @@ function printRow(row: Row): void {
 function record(row: Row): void {
   rows.push(row);
   printRow(row);
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const started = performance.now();
-  const value = await fn();
-  return { ms: performance.now() - started, value };
 }
 
 /**
@@ -253,216 +246,6 @@ function ipmiDefaultGapFloor(measured: Row[]): void {
 }
 
 // ---------------------------------------------------------------------------------------
-// (b) The CPU of keeping 100 BMCs' power states fresh
-
-interface SimHostReady {
-  event: 'ready';
-  redfishHttps: string[];
-  redfishHttp: string[];
-  ipmi: string[];
-  startMs: number;
-}
-
-/** The child process holding the simulators of (b). */
-async function startSimHost(): Promise<{ ready: SimHostReady; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [...process.execArgv, thisFile, '--sim-host', '--ipmi-bmcs', String(IPMI_BMCS)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const ready = await new Promise<SimHostReady>((resolve, reject) => {
-    lines.once('line', (line) => {
-      try {
-        resolve(JSON.parse(line) as SimHostReady);
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
-    void exited.then(() => reject(new Error('the simulator host exited before it was ready')));
-  });
-  return {
-    ready,
-    child,
-    stop: async () => {
-      child.stdin?.end();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-/** CPU of this process's children that have ended (ipmitool), from /proc/self/stat, in ms. */
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-async function childrenCpuMs(): Promise<number> {
-  const stat = await readFile('/proc/self/stat', 'utf8');
-  // Fields after the command name (which may hold spaces): cutime and cstime are 16 and 17.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS;
-}
-
-async function pollRound(drivers: PowerDriver[], concurrency = CONCURRENCY): Promise<{ failed: number; states: Record<PowerState, number> }> {
-  const states: Record<PowerState, number> = { on: 0, off: 0 };
-  let failed = 0;
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < drivers.length) {
-        const driver = drivers[next++] as PowerDriver;
-        try {
-          states[await driver.status()]++;
-        } catch {
-          failed++;
-        }
-      }
-    }),
-  );
-  return { failed, states };
-}
-
-interface PollingCost {
-  label: string;
-  bmcs: number;
-  /** Per round, in ms of CPU: this process, its ended children. */
-  selfMs: number;
-  childrenMs: number;
-  roundMs: number;
-  failed: number;
-}
-
-async function pollingCost(label: string, drivers: PowerDriver[]): Promise<PollingCost> {
-  // The first round logs in (Redfish sessions) and finds the cipher suite (IPMI: ipmi_sim
-  // refuses suite 17, and the fallback to 3 waits out the 5 s gap): a one-time cost, not
-  // the steady state measured below, so all at once.
-  const warm = await pollRound(drivers, drivers.length);
-  if (warm.failed > 0) console.log(`  ${label}: ${warm.failed} of ${drivers.length} failed in the warm-up round`);
-  await sleep(BENCH_INTERVAL_MS);
-  const cpu0 = process.cpuUsage();
-  const children0 = await childrenCpuMs();
-  let failed = 0;
-  const roundTimes: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const { ms: took, value } = await timed(() => pollRound(drivers));
-    roundTimes.push(took);
-    failed += value.failed;
-    if (r < ROUNDS - 1) await sleep(BENCH_INTERVAL_MS);
-  }
-  const cpu = process.cpuUsage(cpu0);
-  const children = (await childrenCpuMs()) - children0;
-  return {
-    label,
-    bmcs: drivers.length,
-    selfMs: (cpu.user + cpu.system) / 1000 / ROUNDS,
-    childrenMs: children / ROUNDS,
-    roundMs: percentile(roundTimes, 50),
-    failed,
-  };
-}
-
-function printPollingCosts(costs: PollingCost[]): void {
-  const perMinute = 60 / CONTROLLER_INTERVAL_S;
-  const perBmcMinute = (c: PollingCost) => ((c.selfMs + c.childrenMs) / c.bmcs) * perMinute;
-  console.log('');
-  console.log(`(b) CPU to keep ${POLLED_BMCS} BMCs' power states fresh: status() of each, ${CONCURRENCY} at a time, one round per ${CONTROLLER_INTERVAL_S} s`);
-  console.log(`    (${ROUNDS} rounds measured ${BENCH_INTERVAL_MS / 1000} s apart, so that every round opens new connections as at ${CONTROLLER_INTERVAL_S} s; CPU scaled to the ${CONTROLLER_INTERVAL_S} s interval)`);
-  console.log(
-    `  ${'driver'.padEnd(26)} ${'BMCs'.padStart(4)}  ${'round'.padStart(8)}  ${'CPU/round: self'.padStart(15)} ${'children'.padStart(9)} ${'total'.padStart(9)}  ${'per BMC-minute'.padStart(14)}  ${'100 BMCs, % of a core'.padStart(21)}`,
-  );
-  for (const c of costs) {
-    const total = c.selfMs + c.childrenMs;
-    const scaled = c.bmcs === POLLED_BMCS ? '' : ` (${c.bmcs} measured, scaled)`;
-    const core = ((perBmcMinute(c) * POLLED_BMCS) / 60_000) * 100;
-    console.log(
-      `  ${c.label.padEnd(26)} ${String(c.bmcs).padStart(4)}  ${ms(c.roundMs).padStart(8)}  ${ms(c.selfMs).padStart(15)} ${ms(c.childrenMs).padStart(9)} ${ms(total).padStart(9)}  ${ms(perBmcMinute(c)).padStart(14)}  ${`${core.toFixed(3)} %`.padStart(21)}${scaled}${c.failed > 0 ? `  ${c.failed} failed polls` : ''}`,
-    );
-  }
-  const ipmi = costs.find((c) => c.label.startsWith('ipmi'));
-  for (const redfish of costs.filter((c) => c.label.startsWith('redfish'))) {
-    if (ipmi !== undefined) console.log(`  ratio IPMI / ${redfish.label}: ${(perBmcMinute(ipmi) / perBmcMinute(redfish)).toFixed(1)} x per BMC-minute`);
-  }
-}
-
-type SimHost = Awaited<ReturnType<typeof startSimHost>>;
-
-async function pollingCosts(host: SimHost): Promise<PollingCost[]> {
-  console.log(`  simulator host (pid ${host.child.pid ?? '?'}): ${host.ready.redfishHttps.length} Redfish systems over HTTPS and ${host.ready.redfishHttp.length} over HTTP, ${host.ready.ipmi.length} ipmi_sim, ready in ${ms(host.ready.startMs)}`);
-  const credentials = (i: number) => new BmcCredentials(`u${String(i).padStart(3, '0')}`, PASSWORD);
-  const costs: PollingCost[] = [];
-  try {
-    for (const [label, addresses, insecure] of [
-      ['redfish (HTTPS, sessions)', host.ready.redfishHttps, true],
-      ['redfish (HTTP, sessions)', host.ready.redfishHttp, false],
-    ] as const) {
-      const drivers = addresses.map((address, i) => createPowerDriver({ address, credentials: credentials(i), ...(insecure ? { insecureSkipVerify: true } : {}) }));
-      costs.push(await pollingCost(label, drivers));
-      await Promise.all(drivers.map((d) => d.close()));
-    }
-    // The default 5 s gap between commands holds: rounds are further apart than that.
-    const drivers = host.ready.ipmi.map((address) => createPowerDriver({ address, credentials: new BmcCredentials(USERNAME, PASSWORD) }));
-    costs.push(await pollingCost('ipmi (ipmitool lanplus)', drivers));
-    await Promise.all(drivers.map((d) => d.close()));
-  } finally {
-    await host.stop();
-  }
-  return costs;
-}
-
-// ---------------------------------------------------------------------------------------
-// The simulator host (child process of (b))
-
-async function simHost(): Promise<void> {
-  const started = performance.now();
-  const dir = await mkdtemp(join(tmpdir(), 'bamel-power-bench-'));
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  // A BMC's usual certificate: self-signed RSA 2048.
-  await execFileP('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
-  const https = new RedfishFakeServer({ host: '127.0.0.1', port: 0, tls: { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') } });
-  const http = new RedfishFakeServer({ host: '127.0.0.1', port: 0 });
-  await https.start();
-  await http.start();
-  const redfishHttps: string[] = [];
-  const redfishHttp: string[] = [];
-  for (let i = 0; i < POLLED_BMCS; i++) {
-    const id = `poll-${String(i).padStart(3, '0')}`;
-    // Each BMC its own user, so that each driver's session is its BMC's alone.
-    const opts: AddSystemOptions = { id, machine: id, credentials: { username: `u${String(i).padStart(3, '0')}`, password: PASSWORD }, initialPower: i % 2 === 0 ? 'on' : 'off' };
-    redfishHttps.push(https.addressOf(https.addSystem(opts)));
-    redfishHttp.push(http.addressOf(http.addSystem(opts)));
-  }
-  const sims: IpmiSimBmc[] = [];
-  const batch = 10;
-  for (let i = 0; i < IPMI_BMCS; i += batch) {
-    const batchSims = await Promise.all(
-      Array.from({ length: Math.min(batch, IPMI_BMCS - i) }, async (_, j) => {
-        const port = await freeUdpPort();
-        return IpmiSimBmc.start({
-          machine: `poll-ipmi-${i + j}`,
-          host: '127.0.0.1',
-          port,
-          credentials: { username: USERNAME, password: PASSWORD },
-          initialPower: (i + j) % 2 === 0 ? 'on' : 'off',
-          workDir: join(dir, `ipmi-${i + j}`),
-        });
-      }),
-    );
-    sims.push(...batchSims);
-  }
-  const ready: SimHostReady = { event: 'ready', redfishHttps, redfishHttp, ipmi: sims.map((s) => `ipmi://${s.host}:${s.port}`), startMs: performance.now() - started };
-  process.stdout.write(`${JSON.stringify(ready)}\n`);
-  // Until the bench closes stdin (or dies: then stdin ends too).
-  await new Promise<void>((resolve) => {
-    process.stdin.on('data', () => undefined);
-    process.stdin.once('end', resolve);
-    process.stdin.once('close', resolve);
-  });
-  await Promise.all(sims.map((s) => s.stop()));
-  await https.stop();
-  await http.stop();
-  await rm(dir, { recursive: true, force: true });
-}
-
-// ---------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -478,7 +261,7 @@ async function main(): Promise<void> {
   let host: Promise<SimHost> | undefined;
   const startHost = (): void => {
     if (host !== undefined) return;
-    host = startSimHost();
+    host = startSimHost(thisFile, IPMI_BMCS);
     // Awaited below; until then a failure must not count as unhandled.
     host.catch(() => undefined);
   };
@@ -497,10 +280,10 @@ async function main(): Promise<void> {
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-  printPollingCosts(await pollingCosts(simHost));
+  printPollingCosts(await pollingCosts(simHost, POLLING), POLLING);
   console.log('');
   console.log(`power bench: done in ${ms(performance.now() - started)}`);
 }
 
-if (process.argv.includes('--sim-host')) await simHost();
+if (process.argv.includes('--sim-host')) await runSimHost({ polledBmcs: POLLED_BMCS, ipmiBmcs: IPMI_BMCS, username: USERNAME, password: PASSWORD });
 else await main();

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { SimChassis, type PowerChange } from '../chassis.js';
 import type { SimFaults, SimPowerEvent, SimPowerState, SimulatedBmc } from '../types.js';
 
 /**
@@ -77,17 +78,6 @@ const EVENT_ACTIONS: Record<ResetType, string> = {
   Nmi: 'nmi',
 };
 
-interface PendingChange {
-  /** The Reset that started it, named in the event when it lands. */
-  type: ResetType;
-  to: SimPowerState;
-  /** The OS is still shutting down (reported On) until then. */
-  shutdownUntil: number;
-  landsAt: number;
-  graceful: boolean;
-  timer: NodeJS.Timeout | undefined;
-}
-
 export interface SystemHooks {
   faultsChanged(system: FakeSystem): void;
   removed(system: FakeSystem): void;
@@ -97,7 +87,10 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-/** One simulated machine behind the fake: its power, its credentials, its quirks and faults. */
+/**
+ * One simulated machine behind the fake: its credentials, its quirks and faults, and how a
+ * Reset moves its chassis (sim/chassis.ts).
+ */
 export class FakeSystem implements SimulatedBmc {
   readonly id: string;
   readonly machine: string;
@@ -105,15 +98,11 @@ export class FakeSystem implements SimulatedBmc {
   readonly poweringOnMs: number;
   readonly gracefulShutdownMs: number;
   readonly tunables: Required<QuirkTunables>;
-  private settled: SimPowerState;
-  private pending: PendingChange | undefined;
-  private lastOffAt = -Infinity;
+  private readonly chassis: SimChassis;
   private sessionFailuresLeft: number;
   private currentFaults: SimFaults = {};
   private readonly userDigest: Buffer;
   private readonly passwordDigest: Buffer;
-  private readonly powerListeners = new Set<(event: SimPowerEvent) => void>();
-  private readonly stateListeners = new Set<(state: SimPowerState) => void>();
 
   constructor(
     opts: AddSystemOptions,
@@ -127,13 +116,13 @@ export class FakeSystem implements SimulatedBmc {
     this.gracefulShutdownMs = opts.gracefulShutdownMs ?? 0;
     this.tunables = { conflictWindowMs: 5_000, sessionFailures: 2, retryAfterSeconds: 1, taskMs: 1_000, ...opts.quirks };
     this.sessionFailuresLeft = this.tunables.sessionFailures;
-    this.settled = opts.initialPower ?? 'off';
+    this.chassis = new SimChassis({ machine: opts.machine, initialPower: opts.initialPower ?? 'off' });
     this.userDigest = digest(opts.credentials.username);
     this.passwordDigest = digest(opts.credentials.password);
   }
 
   get power(): SimPowerState {
-    return this.settled;
+    return this.chassis.power;
   }
 
   get faults(): Readonly<SimFaults> {
@@ -165,10 +154,10 @@ export class FakeSystem implements SimulatedBmc {
 
   /** PowerState as Redfish reports it now. */
   reportedPowerState(now = Date.now()): 'On' | 'Off' | 'PoweringOn' | 'PoweringOff' {
-    const pending = this.pending;
-    if (pending === undefined || now < pending.shutdownUntil) return this.settled === 'on' ? 'On' : 'Off';
+    const pending = this.chassis.change;
+    if (pending === undefined || now < pending.shutdownUntil) return this.chassis.power === 'on' ? 'On' : 'Off';
     if (this.has('transitional')) return pending.to === 'on' ? 'PoweringOn' : 'PoweringOff';
-    return this.settled === 'on' ? 'On' : 'Off';
+    return this.chassis.power === 'on' ? 'On' : 'Off';
   }
 
   allowedResetTypes(): ResetType[] {
@@ -177,15 +166,15 @@ export class FakeSystem implements SimulatedBmc {
 
   /** Whether Resets are refused now, right after a power-off (conflict-after-off, invalid-state-after-off). */
   inConflictWindow(now = Date.now()): boolean {
-    return now < this.lastOffAt + this.tunables.conflictWindowMs;
+    return now < this.chassis.lastPowerOffAt + this.tunables.conflictWindowMs;
   }
 
   /** Whether a Reset of this type would change nothing. */
   alreadyIn(type: ResetType): boolean {
     const target = resetTarget(type);
     if (target === undefined) return false;
-    const pending = this.pending;
-    if (pending === undefined) return this.settled === target;
+    const pending = this.chassis.change;
+    if (pending === undefined) return this.chassis.power === target;
     // A ForceOff during a graceful shutdown does change something: it cuts it short.
     return pending.to === target && !(type === 'ForceOff' && pending.graceful);
   }
@@ -196,23 +185,22 @@ export class FakeSystem implements SimulatedBmc {
     switch (type) {
       case 'On':
       case 'ForceOn':
-        this.schedule({ type, to: 'on', shutdownUntil: now, landsAt: now + this.poweringOnMs, graceful: false });
+        this.schedule(type, { to: 'on', shutdownUntil: now, landsAt: now + this.poweringOnMs, graceful: false });
         return;
       case 'ForceOff':
-        this.schedule({ type, to: 'off', shutdownUntil: now, landsAt: now + this.transitionMs(), graceful: false });
+        this.schedule(type, { to: 'off', shutdownUntil: now, landsAt: now + this.transitionMs(), graceful: false });
         return;
       case 'GracefulShutdown': {
         const shutdownUntil = now + this.gracefulShutdownMs;
-        this.schedule({ type, to: 'off', shutdownUntil, landsAt: shutdownUntil + this.transitionMs(), graceful: true });
+        this.schedule(type, { to: 'off', shutdownUntil, landsAt: shutdownUntil + this.transitionMs(), graceful: true });
         return;
       }
       case 'GracefulRestart':
       case 'ForceRestart':
       case 'PowerCycle':
         // A restart passes through off without the BMC's power-off bookkeeping.
-        this.cancelPending();
-        this.setSettled('off', false);
-        this.schedule({ type, to: 'on', shutdownUntil: now, landsAt: now + this.poweringOnMs, graceful: false });
+        this.chassis.set('off', false);
+        this.schedule(type, { to: 'on', shutdownUntil: now, landsAt: now + this.poweringOnMs, graceful: false });
         return;
       case 'Nmi':
         return;
@@ -222,19 +210,16 @@ export class FakeSystem implements SimulatedBmc {
   /** Tells the listeners about one Reset request (`type` may be one the fake does not know). */
   emit(type: string, result: SimPowerEvent['result'], detail?: string): void {
     const action = (EVENT_ACTIONS as Record<string, string | undefined>)[type] ?? type;
-    const event: SimPowerEvent = { machine: this.machine, action, result, state: this.settled, ...(detail === undefined ? {} : { detail }) };
-    for (const listener of this.powerListeners) listener(event);
+    this.chassis.emit(action, result, detail);
   }
 
   onPower(listener: (event: SimPowerEvent) => void): () => void {
-    this.powerListeners.add(listener);
-    return () => this.powerListeners.delete(listener);
+    return this.chassis.onPower(listener);
   }
 
   /** Every change of the settled power state (for simulations that boot a machine). */
   onStateChange(listener: (state: SimPowerState) => void): () => void {
-    this.stateListeners.add(listener);
-    return () => this.stateListeners.delete(listener);
+    return this.chassis.onStateChange(listener);
   }
 
   /** Replaces the faults: what is not given is off. */
@@ -245,15 +230,12 @@ export class FakeSystem implements SimulatedBmc {
   }
 
   setPowerDirect(state: SimPowerState): Promise<void> {
-    this.cancelPending();
-    this.setSettled(state, false);
+    this.chassis.set(state, false);
     return Promise.resolve();
   }
 
   stop(): Promise<void> {
-    this.cancelPending();
-    this.powerListeners.clear();
-    this.stateListeners.clear();
+    this.chassis.stop();
     this.hooks.removed(this);
     return Promise.resolve();
   }
@@ -262,37 +244,9 @@ export class FakeSystem implements SimulatedBmc {
     return this.has('transitional') ? this.poweringOnMs : 0;
   }
 
-  private schedule(change: Omit<PendingChange, 'timer'>): void {
-    this.cancelPending();
-    const delay = change.landsAt - Date.now();
-    if (delay <= 0) {
-      this.setSettled(change.to, true);
-      return;
-    }
-    const pending: PendingChange = { ...change, timer: undefined };
-    if (Number.isFinite(delay)) {
-      pending.timer = setTimeout(() => {
-        if (this.pending !== pending) return;
-        this.pending = undefined;
-        this.setSettled(pending.to, true);
-        // Listeners follow the power through events: a change that lands later gets its own.
-        this.emit(pending.type, 'ok', `completed after ${Math.round(delay)} ms`);
-      }, delay);
-      pending.timer.unref();
-    }
-    this.pending = pending;
-  }
-
-  private cancelPending(): void {
-    if (this.pending?.timer !== undefined) clearTimeout(this.pending.timer);
-    this.pending = undefined;
-  }
-
-  private setSettled(state: SimPowerState, byBmc: boolean): void {
-    if (byBmc && state === 'off' && this.settled === 'on') this.lastOffAt = Date.now();
-    if (this.settled === state) return;
-    this.settled = state;
-    for (const listener of this.stateListeners) listener(state);
+  /** A change started by a Reset of this type, named in the event when it lands later. */
+  private schedule(type: ResetType, change: PowerChange): void {
+    this.chassis.schedule(change, { landed: (afterMs) => this.emit(type, 'ok', `completed after ${Math.round(afterMs)} ms`) });
   }
 }
 

@@ -13,7 +13,8 @@ import type { SimPowerEvent } from '../../sim/types.js';
 import { parseBmcAddress } from '../../power/address.js';
 import { BmcCredentials } from '../../power/credentials.js';
 import { BmcAuthError, BmcProtocolError, BmcRefusedError, BmcTimeoutError, BmcUnreachableError } from '../../power/errors.js';
-import { classifyIpmitoolFailure, IpmiDriver, workingCipherSuite, type IpmiDriverOptions } from '../../power/ipmi/driver.js';
+import { classifyIpmitoolFailure } from '../../power/ipmi/classify.js';
+import { IpmiDriver, workingCipherSuite, type IpmiDriverOptions } from '../../power/ipmi/driver.js';
 
 const USERNAME = 'admin';
 const PASSWORD = 'sim-pw-1234';
