@@ -143,7 +143,7 @@ export class IpmiDriver implements PowerDriver {
     if (this.closing.signal.aborted) throw new Error(`the IPMI driver for ${this.endpoint} is closed`);
     const waiting = AbortSignal.any(opts?.signal === undefined ? [this.closing.signal] : [this.closing.signal, opts.signal]);
     const queued = this.endpoints.exclusive(this.endpoint, async () => {
-      const op = new IpmiOperation({ operation, endpoint: this.endpoint, timeoutMs: this.timeouts.operationMs, signal: opts?.signal, closing: this.closing.signal });
+      const op = new IpmiOperation({ operation, endpoint: this.endpoint, timeoutMs: this.timeouts.operationMs, signal: opts?.signal, closing: this.closing.signal, fence: opts?.fence });
       try {
         op.check();
         return await fn(op);
@@ -169,7 +169,7 @@ export class IpmiDriver implements PowerDriver {
   }
 
   private async control(op: IpmiOperation, action: ControlAction): Promise<void> {
-    const stdout = await this.ipmitool.command(op, ['chassis', 'power', action]);
+    const stdout = await this.ipmitool.command(op, ['chassis', 'power', action], { changesPower: true });
     if (stdout.trim() !== CONTROL_CONFIRMATION[action]) {
       throw new BmcProtocolError(`unexpected answer to "chassis power ${action}": ${quote(this.ipmitool.redact(stdout))}`, { address: this.endpoint, operation: op.operation, hint: `expected "${CONTROL_CONFIRMATION[action]}"` });
     }

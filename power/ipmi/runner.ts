@@ -123,7 +123,7 @@ export class IpmitoolRunner {
    * One ipmitool command, with the cipher-suite fallback and the retries; the stdout of
    * the run that succeeded.
    */
-  async command(op: IpmiOperation, command: readonly string[]): Promise<string> {
+  async command(op: IpmiOperation, command: readonly string[], opts: { changesPower?: boolean } = {}): Promise<string> {
     this.checkCredentialLimits(op);
     const known = this.endpoints.cipherSuite(this.endpoint);
     const suites: CipherSuite[] = known === undefined ? [...CIPHER_SUITES] : [known, ...CIPHER_SUITES.filter((s) => s !== known)];
@@ -133,7 +133,7 @@ export class IpmitoolRunner {
     for (;;) {
       const suite = suites[suiteIndex] ?? CIPHER_SUITES[0];
       attempt++;
-      const outcome = await this.runIpmitool(op, command, suite);
+      const outcome = await this.runIpmitool(op, command, suite, opts.changesPower === true);
       if (outcome.kind === 'exited' && outcome.exitCode === 0) {
         if (known !== suite) this.log.info({ cipherSuite: suite }, 'using IPMI cipher suite');
         this.endpoints.suiteWorked(this.endpoint, suite);
@@ -169,9 +169,11 @@ export class IpmitoolRunner {
     return text.split(this.credentials.reveal()).join('[redacted]');
   }
 
-  private async runIpmitool(op: IpmiOperation, command: readonly string[], suite: CipherSuite): Promise<RunOutcome> {
+  private async runIpmitool(op: IpmiOperation, command: readonly string[], suite: CipherSuite, changesPower: boolean): Promise<RunOutcome> {
     await this.waitForGap(op);
-    op.check();
+    // Fencing: checked right before each run that may change the power, retries included.
+    if (changesPower) op.beforePowerChange();
+    else op.check();
     const timeoutMs = this.attemptTimeoutMs(op);
     const attempt = new AbortController();
     const timer = setTimeout(() => attempt.abort(), timeoutMs);
