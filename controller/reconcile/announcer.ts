@@ -2,43 +2,49 @@ import type { EventRecorder, EventType, InvolvedObject } from '../../kube/events
 
 /**
  * Events that say a standing fact (a limit holds, a machine is blocked, a pod fits nowhere)
- * go out once per distinct message per topic, not at every reconcile. Topics are keyed by
- * autoscaler (`<autoscaler>/<topic>`) or by pod (`pod/<uid>`).
+ * go out once per distinct message per topic, not at every reconcile. Autoscaler topics
+ * (`<autoscaler>/<topic>`) and pod topics (`pod/<uid>`) are kept apart, so that no
+ * autoscaler's name can be taken for a pod's key.
  */
 export class Announcer {
-  private readonly announced = new Map<string, string>();
+  private readonly topics = new Map<string, string>();
+  private readonly pods = new Map<string, string>();
 
   constructor(private readonly recorder: EventRecorder) {}
 
-  /** Emits unless this topic last said exactly this. */
+  /** Emits unless this autoscaler's topic last said exactly this. */
   announce(autoscaler: string, involved: InvolvedObject, topic: string, type: EventType, reason: string, message: string): void {
-    this.once(`${autoscaler}/${topic}`, `${reason}/${message}`, () => this.recorder.emit(involved, type, reason, message));
+    onceIn(this.topics, `${autoscaler}/${topic}`, `${reason}/${message}`, () => this.recorder.emit(involved, type, reason, message));
   }
 
-  /** Runs emit unless key last carried this text; returns whether it ran. */
+  /** A pod's topic (`pod/<uid>`): runs emit unless it last carried this text; returns whether it ran. */
   once(key: string, text: string, emit: () => void): boolean {
-    if (this.announced.get(key) === text) return false;
-    this.announced.set(key, text);
-    emit();
-    return true;
+    return onceIn(this.pods, key, text, emit);
   }
 
   /** The topic's fact no longer holds: the next time it does, it is announced again. */
   clear(autoscaler: string, topic: string): void {
-    this.announced.delete(`${autoscaler}/${topic}`);
+    this.topics.delete(`${autoscaler}/${topic}`);
   }
 
-  /** Clears the topics under a prefix (`<autoscaler>/blocked/`) except those still true. */
+  /** Clears the autoscaler topics under a prefix (`<autoscaler>/blocked/`) except those still true. */
   clearExcept(prefix: string, keep: ReadonlySet<string>): void {
-    for (const k of [...this.announced.keys()]) if (k.startsWith(prefix) && !keep.has(k.slice(prefix.length))) this.announced.delete(k);
+    for (const k of [...this.topics.keys()]) if (k.startsWith(prefix) && !keep.has(k.slice(prefix.length))) this.topics.delete(k);
   }
 
-  /** Drops per-pod topics of pods no longer pending. */
+  /** Drops the topics of pods no longer pending. */
   prunePods(pending: ReadonlySet<string>): void {
-    for (const k of this.announced.keys()) if (k.startsWith('pod/') && !pending.has(k.slice(4))) this.announced.delete(k);
+    for (const k of this.pods.keys()) if (!pending.has(k.slice('pod/'.length))) this.pods.delete(k);
   }
 
   forgetAutoscaler(name: string): void {
-    for (const k of this.announced.keys()) if (k.startsWith(`${name}/`)) this.announced.delete(k);
+    for (const k of this.topics.keys()) if (k.startsWith(`${name}/`)) this.topics.delete(k);
   }
+}
+
+function onceIn(map: Map<string, string>, key: string, text: string, emit: () => void): boolean {
+  if (map.get(key) === text) return false;
+  map.set(key, text);
+  emit();
+  return true;
 }

@@ -1,3 +1,4 @@
+import type { ParsedMachine } from '../../api/inventory.js';
 import { parseQuantity } from '../../api/quantity.js';
 import type { BareMetalAutoscaler, BareMetalAutoscalerSpec, ScaleEvent } from '../../api/v1alpha1/baremetalautoscaler.js';
 import type { ScaleUpBudget } from '../decide.js';
@@ -17,6 +18,8 @@ export interface BudgetInput {
   spec: BareMetalAutoscalerSpec;
   machines: MachineStates;
   caps: ClusterCaps;
+  /** This autoscaler's machines (their capacity counts against the cluster-wide cpu and memory caps). */
+  selected?: readonly ParsedMachine[];
   /** Every autoscaler, for the cluster-wide caps. */
   autoscalers: Store<BareMetalAutoscaler>;
   lastScaleEvent: ScaleEvent | undefined;
@@ -45,13 +48,16 @@ export function budgetStep(input: BudgetInput): Budget {
     { n: spec.maxMachines - onCount, why: `maxMachines (${spec.maxMachines}) reached` },
     { n: spec.scaleUp.maxConcurrentPowerOns - inFlight, why: `maxConcurrentPowerOns (${spec.scaleUp.maxConcurrentPowerOns}) machines already powering on or joining` },
   ];
+  // The cluster-wide caps count every autoscaler's machines: the others' from their status,
+  // this one's from what this reconcile found.
   const usage = clusterUsage(input.autoscalers, input.autoscaler);
-  if (caps.machines !== undefined) limits.push({ n: caps.machines - usage.machines, why: `cluster-wide cap of ${caps.machines} machines reached` });
+  const own = ownUsage(input.selected ?? [], input.machines);
+  if (caps.machines !== undefined) limits.push({ n: caps.machines - usage.machines - onCount, why: `cluster-wide cap of ${caps.machines} machines reached` });
   const tightest = limits.reduce((a, b) => (b.n < a.n ? b : a));
   const budget: ScaleUpBudget = {
     machines: Math.max(0, tightest.n),
-    ...(caps.cpu !== undefined ? { cpu: caps.cpu - usage.cpu } : {}),
-    ...(caps.memory !== undefined ? { memory: caps.memory - usage.memory } : {}),
+    ...(caps.cpu !== undefined ? { cpu: caps.cpu - usage.cpu - own.cpu } : {}),
+    ...(caps.memory !== undefined ? { memory: caps.memory - usage.memory - own.memory } : {}),
     reason: tightest.why,
   };
   const lastUp = input.lastScaleEvent?.direction === 'Up' ? Date.parse(input.lastScaleEvent.time) : undefined;
@@ -90,6 +96,19 @@ export function clusterUsage(autoscalers: Store<BareMetalAutoscaler>, except: st
     }
   }
   return { machines, cpu, memory };
+}
+
+/** The cpu and memory of this autoscaler's machines that are on (status's online and pending capacity). */
+function ownUsage(selected: readonly ParsedMachine[], machines: MachineStates): { cpu: bigint; memory: bigint } {
+  let cpu = 0n;
+  let memory = 0n;
+  for (const m of selected) {
+    const phase = machines.get(m.name)?.phase;
+    if (phase !== 'Ready' && phase !== 'PoweringOn' && phase !== 'Joining') continue;
+    cpu += m.capacity.cpu ?? 0n;
+    memory += m.capacity.memory ?? 0n;
+  }
+  return { cpu, memory };
 }
 
 function quantityOrZero(q: string): bigint {

@@ -71,12 +71,23 @@ export function lifecycleStep(input: LifecycleInput): LifecycleStepResult {
     }
   }
   // Machines no longer selected (or gone from the inventory) stay in status while an
-  // operation runs; the others are forgotten.
+  // operation may still run; the others are forgotten. An operation of this process that
+  // finished, or one of another that can no longer land, ends that.
   const selected = new Set(input.selected.map((m) => m.name));
   for (const [n, s] of prevByName) {
     if (selected.has(n)) continue;
-    if (s.operation) out.machines.set(n, s);
-    else out.forgotten.push(n);
+    const op = s.operation;
+    if (op) {
+      const outcome = input.outcome(n);
+      const mine = outcome?.id === op.id;
+      if (mine && outcome.done) out.acknowledged.push({ machine: n, opId: op.id });
+      const over = mine ? outcome.done : input.mayLandUntil !== undefined && now >= input.mayLandUntil(op.id, now);
+      if (!over) {
+        out.machines.set(n, s);
+        continue;
+      }
+    }
+    out.forgotten.push(n);
   }
   return out;
 }

@@ -175,7 +175,7 @@ export class Reconciler {
 
     // Budget and the scale-up decision.
     const unread = selected.filter((m) => life.machines.get(m.name)?.phase === 'Unknown' && actuator.power(m.name) === undefined).length;
-    const budget = budgetStep({ autoscaler: name, spec, machines: life.machines, caps: options.caps, autoscalers: stores.autoscalers, lastScaleEvent: prev.lastScaleEvent, unread, now });
+    const budget = budgetStep({ autoscaler: name, spec, selected, machines: life.machines, caps: options.caps, autoscalers: stores.autoscalers, lastScaleEvent: prev.lastScaleEvent, unread, now });
     const up = scaleUpStep({ spec, selected, machines: life.machines, demand, pendingCount: pending.length, budget, pressure, busy: (m) => actuator.busy(m), podsOn, unread, now });
 
     // Scale-down: the drains in flight, then the plan over the Ready machines.

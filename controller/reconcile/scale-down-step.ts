@@ -99,7 +99,8 @@ export function scaleDownStep(input: ScaleDownStepInput): ScaleDownStep {
     const hard = p.blockers.filter((b) => b.kind !== 'Busy' && b.kind !== 'Paused');
     if (hard.length > 0) out.blocked.push({ machine: r.machine.name, messages: hard.map((b) => b.message) });
     if (forcing && p.blockers.length > 0) out.deletionBlocked.push(`${r.machine.name}: ${p.blockers.map((b) => b.message).join('; ')}`);
-    if (p.disruption === 'Next' && !plan.drain.includes(r.machine.name)) wakeAts.push(now + 1000);
+    // Next is chosen again a round later and then drained; a dry run never drains, so waits for nothing.
+    if (p.disruption === 'Next' && !plan.drain.includes(r.machine.name) && !spec.dryRun) wakeAts.push(now + 1000);
     if (plan.drain.includes(r.machine.name) && !spec.dryRun) {
       const toMove = r.pods.filter(isMovable);
       const { reason: _r, message: _m, ...base } = rest;

@@ -81,7 +81,7 @@ export function scaleUpStep(input: ScaleUpStepInput): ScaleUpStep {
     ...(budget.demandBlocked ? { demandBlocked: budget.demandBlocked } : {}),
   });
   const wakeAts: number[] = [];
-  if (budget.demandBlocked && budget.cooldownEnd !== undefined && (decision.waiting.length > 0 || pressureDeficit)) wakeAts.push(budget.cooldownEnd);
+  if (budget.demandBlocked && budget.cooldownEnd !== undefined && budget.cooldownEnd > now && (decision.waiting.length > 0 || pressureDeficit)) wakeAts.push(budget.cooldownEnd);
   return { decision, wakeAts };
 }
 

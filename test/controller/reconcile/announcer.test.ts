@@ -79,7 +79,6 @@ t.test("forgetting an autoscaler drops its topics, not another's", async (t) => 
 t.test(
   "an autoscaler named pod keeps its topics apart from the pods' topics",
   {
-    todo: 'controller/reconcile/announcer.ts keys autoscaler topics `<autoscaler>/<topic>` and pod topics `pod/<uid>` in one map: for an autoscaler named "pod", prunePods() drops its topics (they are re-announced) and forgetAutoscaler("pod") drops every pod\'s NoFeasibleMachine topic',
   },
   async (t) => {
     const { lines, announcer } = recording();

@@ -120,7 +120,6 @@ t.test('a machine no longer selected stays in status while an operation is in fl
 t.test(
   'a machine no longer selected whose operation has finished is acknowledged and not held with its operation',
   {
-    todo: 'controller/reconcile/lifecycle.ts:72-76 copies the status of a machine that is no longer selected unchanged while it has an operation, and never looks at its outcome: the operation stays in status (and keeps a deletion from finishing) for ever',
   },
   async (t) => {
     const selected = machines('m1');

@@ -35,6 +35,8 @@ interface World {
   finalizers?: string[];
   /** The resourceVersion the API server holds; the informer's copy is at 7. */
   serverRv?: string;
+  /** Pods the API server has that the cache has not seen yet (bound since). */
+  livePodsOnly?: k8s.V1Pod[];
 }
 
 interface Harness {
@@ -168,6 +170,10 @@ function harness(w: World): Harness {
     drainer: new RecordingDrainer(kc, metrics, timeline),
     now,
     api,
+    livePods: async (node) => {
+      liveReads.push(node);
+      return [...(w.pods ?? []), ...(w.livePodsOnly ?? [])].filter((p) => p.spec?.nodeName === node);
+    },
   });
   return {
     timeline,
@@ -208,6 +214,9 @@ t.test('the status with the intent is written before any BMC operation starts; t
   t.same([machineOf(h.written[1], 'm1')?.phase, machineOf(h.written[1], 'm1')?.operation], ['Joining', undefined]);
   t.equal(h.written[1]?.metadata.resourceVersion, '9', 'written over its own write, no conflict');
 });
+
+/** Nodes whose pods the reconciler read from the API server (not part of the timeline: a read changes nothing). */
+const liveReads: string[] = [];
 
 /** A drain done (→ power-off), minMachines not met (→ power-on), a stray taint, the Node of an Off machine. */
 const BUSY: World = {
@@ -310,4 +319,18 @@ t.test('an autoscaler gets the finalizer first; one gone from the informer is fo
   t.same(h.timeline, [`finalizers ["${FINALIZER}"]`], 'nothing else before it is there');
   t.same(await h.reconcile('other'), {});
   t.same(h.timeline, [`finalizers ["${FINALIZER}"]`]);
+});
+
+t.test('a pod bound to a drained machine after it was chosen keeps it on: the power-off is re-checked live', async (t) => {
+  liveReads.length = 0;
+  const h = harness({ ...BUSY, spec: {}, livePodsOnly: [runningPod('m1', '500m')] });
+  await h.reconcile();
+  t.ok(liveReads.includes('m1'), 'the pods of the machine were read from the API server before the intent');
+  t.notOk(h.timeline.some((e) => /m1 (PowerOff|powerOff)/.test(e)), 'no power-off of m1 started or reached a BMC');
+  t.ok(h.timeline.includes('untaint m1'), 'its draining taint comes off');
+  const m1 = machineOf(h.written[0], 'm1');
+  t.same([m1?.phase, m1?.reason, m1?.operation], ['Ready', 'PowerOffAborted', undefined]);
+  t.match(m1?.message, /power-off aborted, the machine stays on: 1 pod\(s\) run on it now/);
+  t.match(h.written[0]?.status?.lastScaleDownFailure?.reason, /^power-off aborted: pods run on it now/);
+  t.ok(h.events.some((e) => e.includes('PowerOffAborted')), 'an event says why');
 });

@@ -138,7 +138,7 @@ t.test('a dry run shows its choice as Candidate and never starts a drain', async
 
 t.test(
   'a dry run does not look again every second for a drain it will never start',
-  { todo: 'controller/reconcile/scale-down-step.ts:102 pushes now + 1 s for every Next machine not drained yet, dry run included, where status says Candidate and the drain never comes: an idle machine makes a dry-run autoscaler reconcile every second' },
+  {},
   async (t) => {
     t.same(scaleDownStep(input({ spec: spec({ dryRun: true }) })).wakeAts, []);
   },

@@ -108,7 +108,6 @@ t.test('while power states are unread, nothing is powered on, not even for minMa
 t.test(
   'a cooldown that is over adds no wake-up while power states are being read',
   {
-    todo: 'controller/reconcile/scale-up.ts:84 pushes budget.cooldownEnd whenever demand is blocked, for any reason: with unread power states and a scale-up an hour ago, the wake-up is an hour in the past and the reconcile asks to run again at once (requeueAfterMs 0) instead of in a second',
   },
   async (t) => {
     const selected = machines('m1', 'm2');
