@@ -136,6 +136,12 @@ export class Actuator {
   /** Reads the machine's power state in the background (one read at a time per machine). */
   probe(autoscaler: string, machine: ParsedMachine): boolean {
     if (this.probing.has(machine.name) || this.busy(machine.name)) return false;
+    // A replica that no longer holds its lease reads no BMC either.
+    try {
+      this.opts.fence?.();
+    } catch {
+      return false;
+    }
     const last = this.lastProbe.get(machine.name) ?? 0;
     if (this.now() - last < (this.opts.minProbeIntervalMs ?? 2000)) return false;
     this.lastProbe.set(machine.name, this.now());

@@ -5,6 +5,7 @@
 #   hack/cluster.sh up       start (a no-op when it is already up)
 #   hack/cluster.sh down     stop the processes this script started, and only those
 #   hack/cluster.sh status   say what runs and whether the API server is healthy
+#   hack/cluster.sh stop C   stop one component (tests of an API server outage); `up` starts it again
 #   hack/cluster.sh env      print the environment (KUBECONFIG, BAMEL_BIN) for a shell
 #
 # State lives in .local/ (git-ignored): kubeconfig, certificates, etcd data, logs/, pids/.
@@ -299,6 +300,18 @@ cmd_down() {
   log "local cluster down ($stopped processes stopped)"
 }
 
+cmd_stop_one() { # component
+  local c="${1:-}" pid
+  [[ " ${components[*]} " == *" $c "* ]] || die "stop: unknown component ${c:-(none)}; one of ${components[*]}"
+  if pid="$(running_pid "$c")"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    log "$c stopped"
+  fi
+  rm -f "$pids/$c.pid"
+}
+
 cmd_status() {
   local c pid rc=0
   for c in "${components[@]}"; do
@@ -320,5 +333,6 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  stop) cmd_stop_one "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|env|stop COMPONENT" >&2; exit 2 ;;
 esac

@@ -154,6 +154,7 @@ export async function controlServer(dc: Datacenter, logger: Logger): Promise<Fas
             wrongPassword: { type: 'boolean' },
             powerOnFails: { type: 'boolean' },
             hang: { type: 'boolean' },
+            slowMs: { type: 'integer', minimum: 0, maximum: 600000 },
             neverJoins: { type: 'boolean' },
           },
         },

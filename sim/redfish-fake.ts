@@ -187,12 +187,18 @@ export class RedfishFakeServer {
     req.on('end', () => this.dispatch(req, res, Buffer.concat(chunks).toString('utf8')));
   }
 
-  private dispatch(req: IncomingMessage, res: ServerResponse, text: string): void {
+  private dispatch(req: IncomingMessage, res: ServerResponse, text: string, delayed = false): void {
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://fake').pathname.replace(/\/+$/, '') || '/';
     const body = parseJson(text);
     const pathSystem = this.systemOfPath(path);
     const concerned = pathSystem ? [pathSystem] : this.systemsOfCredentials(req, path, body);
+    // A slow BMC handles (and carries out) each request only after the delay.
+    const slowMs = Math.max(0, ...concerned.map((s) => s.faults.slowMs ?? 0));
+    if (slowMs > 0 && !delayed) {
+      setTimeout(() => this.dispatch(req, res, text, true), slowMs);
+      return;
+    }
     const record = (status: number) => {
       const entry: FakeRequestRecord = { method, path, status, ...(pathSystem ? { system: pathSystem.id } : {}) };
       this.log?.debug(entry, 'redfish fake request');

@@ -28,6 +28,8 @@ export interface SimFaults {
   powerOnFails?: boolean;
   /** The BMC accepts connections but never answers. */
   hang?: boolean;
+  /** The BMC handles each request, and carries it out, this many ms after it arrived (Redfish only). */
+  slowMs?: number;
 }
 
 export interface SimulatedBmc {

@@ -1,55 +1,141 @@
 import t from 'tap';
-import type { RunningManager } from './helpers/manager.js';
 import { waitFor } from './helpers/cluster.js';
-import { startScene, waitForPhase } from './helpers/scene.js';
+import { Replicas } from './helpers/replicas.js';
+import { startScene, waitForPhase, type Scene } from './helpers/scene.js';
 
-// Two managers; the leader is SIGKILLed right after it writes a power-on intent into
-// status. The new leader settles the intent from the BMC's real power state before doing
-// anything else: the machine is powered on exactly once (counted from the simulator), and
-// the pod that asked for it gets it. Twenty times.
+// Leader failures on the real control plane and the simulated BMCs, with the replicas kept
+// at two as a Deployment would (a replica that exits is replaced):
+// - the leader SIGKILLed right after it writes a power-on intent: the new leader settles
+//   the intent from the BMC before doing anything, so each machine is powered on once;
+// - the leader SIGSTOPped with a power-on in flight to a slow BMC and resumed after another
+//   replica took over: it makes no BMC call afterwards and steps down (fencing), and the
+//   new leader counts the intent as in flight until it lands or cannot any more;
+// - SIGTERM with a power operation in flight: the replica stops within its grace period
+//   and the next leader settles the intent.
 
 const REPEATS = Number(process.env.BAMEL_FAILOVER_REPEATS ?? 20);
+const TRIALS = Number(process.env.BAMEL_FENCE_TRIALS ?? 30);
+// Short leases, and an operation timeout short enough that an intent that never reached its
+// BMC is decided again within seconds.
+const LEASE = ['--leader-elect', '--lease-duration', '2', '--renew-deadline', '1.5', '--retry-period', '0.25', '--bmc-operation-timeout', '6', '--settle-grace', '1'];
+
+const pad = (i: number): string => String(i).padStart(2, '0');
+
+function machinesOf(n: number): { name: string; cpu: number; memory: string; maxWatts: number; bootSeconds: number }[] {
+  return Array.from({ length: n }, (_, i) => ({ name: `m${pad(i)}`, cpu: 8, memory: '32Gi', maxWatts: 100 + i, bootSeconds: 1 }));
+}
+
+async function intentFor(scene: Scene, bma: string, what: string): Promise<{ machine: string; holder: string; id: string }> {
+  return waitFor(`intent for ${what}`, 30_000, async () => {
+    const a = await scene.autoscaler(bma);
+    const m = a.status?.machines?.find((x) => x.phase === 'PoweringOn' && x.operation);
+    return m?.operation ? { machine: m.name, holder: m.operation.holder ?? '', id: m.operation.id } : false;
+  }, 10);
+}
+
+async function bound(scene: Scene, pod: string, machine: string): Promise<void> {
+  await waitFor(`pod ${pod} bound to ${machine}`, 60_000, async () => {
+    const p = await scene.core.readNamespacedPod({ name: pod, namespace: scene.ns });
+    return p.spec?.nodeName === machine;
+  });
+}
 
 t.test(`leader killed right after writing an intent, ${REPEATS} times: each machine powered on exactly once`, async (t) => {
-  const machines = Array.from({ length: REPEATS }, (_, i) => ({ name: `m${String(i).padStart(2, '0')}`, cpu: 8, memory: '32Gi', maxWatts: 100 + i, bootSeconds: 1 }));
-  const scene = await startScene(t, 'fo', machines);
+  const scene = await startScene(t, 'fo', machinesOf(REPEATS));
   const bma = `fo-${scene.ns.slice(-12)}`;
   await scene.createAutoscaler(bma, { maxMachines: REPEATS, scaleUp: { cooldownSeconds: 0, maxConcurrentPowerOns: 2 }, scaleDown: { enabled: false } });
-  const lease = ['--leader-elect', '--lease-duration', '2', '--renew-deadline', '1.5', '--retry-period', '0.25'];
-  let serial = 0;
-  const managers = new Map<string, RunningManager>();
-  const launch = (): void => {
-    const id = `mgr-${serial++}`;
-    managers.set(id, scene.startManager([...lease, '--identity', id]));
-  };
-  launch();
-  launch();
+  const replicas = new Replicas((id) => scene.startManager([...LEASE, '--identity', id]), 2);
+  t.teardown(() => replicas.stop());
   for (const m of Object.values(scene.names)) await waitForPhase(scene, bma, m, 'Off', 90_000);
 
   for (let i = 0; i < REPEATS; i++) {
-    const machine = scene.names[`m${String(i).padStart(2, '0')}`] as string;
+    const machine = scene.names[`m${pad(i)}`] as string;
     await scene.createPod(`p${i}`, { cpu: '6' });
     // Watch for the intent, then kill its writer at once.
-    const intent = await waitFor(`intent for pod p${i}`, 30_000, async () => {
-      const a = await scene.autoscaler(bma);
-      const m = a.status?.machines?.find((x) => x.phase === 'PoweringOn' && x.operation);
-      return m?.operation ? { machine: m.name, holder: m.operation.holder ?? '' } : false;
-    }, 10);
+    const intent = await intentFor(scene, bma, `pod p${i}`);
     t.equal(intent.machine, machine, `round ${i}: the cheapest free machine was chosen`);
-    const leader = managers.get(intent.holder);
-    t.ok(leader, `round ${i}: the intent names its writer (${intent.holder})`);
-    await leader?.kill();
-    managers.delete(intent.holder);
-    launch();
+    t.ok(replicas.get(intent.holder), `round ${i}: the intent names its writer (${intent.holder})`);
+    await replicas.kill(intent.holder);
     await waitForPhase(scene, bma, machine, 'Ready', 60_000);
-    await waitFor(`pod p${i} bound`, 30_000, async () => {
-      const p = await scene.core.readNamespacedPod({ name: `p${i}`, namespace: scene.ns });
-      return p.spec?.nodeName === machine;
-    });
+    await bound(scene, `p${i}`, machine);
     t.equal(scene.sim.powerEvents(machine).filter((e) => e.action === 'on').length, 1, `round ${i}: ${machine} powered on exactly once`);
   }
   const ons = scene.sim.powerEvents().filter((e) => e.action === 'on');
   t.equal(ons.length, REPEATS, `${REPEATS} power-on requests in all, one per machine`);
   t.equal(new Set(ons.map((e) => e.machine)).size, REPEATS);
-  for (const m of managers.values()) await m.stop();
+});
+
+t.test(`leader paused (SIGSTOP) with a power-on in flight to a slow BMC, resumed after the takeover, ${TRIALS} times: no call from it, no machine too many`, async (t) => {
+  const scene = await startScene(t, 'fence', machinesOf(TRIALS));
+  const bma = `fence-${scene.ns.slice(-12)}`;
+  // Every BMC answers (and carries out) each request 0.6 s after it arrived.
+  for (const m of Object.values(scene.names)) await scene.sim.setFaults(m, { slowMs: 600 });
+  await scene.createAutoscaler(bma, { maxMachines: TRIALS, scaleUp: { cooldownSeconds: 0, maxConcurrentPowerOns: TRIALS }, scaleDown: { enabled: false } });
+  const replicas = new Replicas((id) => scene.startManager([...LEASE, '--identity', id]), 2, 'fence');
+  t.teardown(() => replicas.stop());
+  for (const m of Object.values(scene.names)) await waitForPhase(scene, bma, m, 'Off', 120_000);
+
+  let callsAfterResume = 0;
+  let steppedDown = 0;
+  for (let i = 0; i < TRIALS; i++) {
+    await scene.createPod(`p${i}`, { cpu: '6' });
+    const intent = await intentFor(scene, bma, `pod p${i}`);
+    const paused = replicas.get(intent.holder);
+    if (!paused) throw new Error(`round ${i}: the intent's writer ${intent.holder} is not running`);
+    // Half the trials pause at once (the BMC call may not have gone out yet), half a moment
+    // later (the power-on is on its way to the slow BMC, or waiting for its answer).
+    if (i % 2 === 1) await new Promise((r) => setTimeout(r, 150));
+    replicas.pause(intent.holder);
+    const pausedAt = Date.now();
+    const other = replicas.identities().find((id) => id !== intent.holder);
+    const successor = other ? replicas.get(other) : undefined;
+    if (!successor) throw new Error(`round ${i}: no other replica to take over`);
+    await successor.waitForLog((l) => l.msg === 'acquired the lease' && Number(l.time) > pausedAt, 30_000);
+    const resumedAt = Date.now();
+    replicas.resume(intent.holder);
+    const code = await Promise.race([paused.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000))]);
+    t.not(code, 'running', `round ${i}: the resumed replica stepped down and exited`);
+    if (code !== 'running') steppedDown++;
+    const after = paused.logs.filter((l) => Number(l.time) >= resumedAt);
+    const calls = after.filter((l) => l.msg === 'power operation sent to the BMC' || (typeof l.msg === 'string' && l.msg.startsWith('power command accepted')));
+    callsAfterResume += calls.length;
+    t.same(calls.map((l) => l.msg), [], `round ${i}: no BMC call from ${intent.holder} after it resumed`);
+    await waitForPhase(scene, bma, intent.machine, 'Ready', 60_000);
+    await bound(scene, `p${i}`, intent.machine);
+    const ons = scene.sim.powerEvents().filter((e) => e.action === 'on' && e.result !== 'refused');
+    t.equal(ons.length, i + 1, `round ${i}: ${i + 1} machine(s) powered on for ${i + 1} pod(s)`);
+  }
+  // Nothing lands late: the count holds after every operation timeout has passed.
+  await new Promise((r) => setTimeout(r, 6000));
+  const ons = scene.sim.powerEvents().filter((e) => e.action === 'on' && e.result !== 'refused');
+  t.equal(new Set(ons.map((e) => e.machine)).size, TRIALS, `${TRIALS} machines powered on for ${TRIALS} pods, none twice`);
+  t.equal(ons.length, TRIALS);
+  t.equal(callsAfterResume, 0, 'no BMC call from a resumed replica in any trial');
+  t.equal(steppedDown, TRIALS, 'every resumed replica stepped down');
+  t.comment(`fencing: ${TRIALS} trials, ${ons.length} power-ons, ${callsAfterResume} calls after resume`);
+});
+
+t.test('SIGTERM with a power operation in flight: the replica stops in its grace period, the next leader settles the intent', async (t) => {
+  const scene = await startScene(t, 'term', machinesOf(2));
+  const bma = `term-${scene.ns.slice(-12)}`;
+  for (const m of Object.values(scene.names)) await scene.sim.setFaults(m, { slowMs: 2000 });
+  await scene.createAutoscaler(bma, { maxMachines: 2, scaleUp: { cooldownSeconds: 0 }, scaleDown: { enabled: false } });
+  const replicas = new Replicas((id) => scene.startManager([...LEASE, '--identity', id]), 2, 'term');
+  t.teardown(() => replicas.stop());
+  for (const m of Object.values(scene.names)) await waitForPhase(scene, bma, m, 'Off', 90_000);
+  await scene.createPod('p0', { cpu: '6' });
+  const intent = await intentFor(scene, bma, 'pod p0');
+  const leader = replicas.get(intent.holder);
+  if (!leader) throw new Error(`the intent's writer ${intent.holder} is not running`);
+  await leader.waitForLog((l) => l.msg === 'power operation sent to the BMC', 10_000);
+  const started = Date.now();
+  const code = await leader.stop();
+  const ms = Date.now() - started;
+  t.ok(ms < 15_000, `stopped in ${ms} ms, well inside a 30 s grace period`);
+  t.equal(code, 0, 'a clean exit');
+  await waitForPhase(scene, bma, intent.machine, 'Ready', 60_000);
+  await bound(scene, 'p0', intent.machine);
+  await new Promise((r) => setTimeout(r, 5000));
+  const ons = scene.sim.powerEvents().filter((e) => e.action === 'on' && e.result !== 'refused');
+  t.equal(ons.length, 1, 'one machine powered on, once');
 });

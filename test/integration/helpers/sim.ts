@@ -19,7 +19,7 @@ export interface RunningSim {
   /** Resolves with the first event (already seen or future) that matches. */
   waitForEvent(match: (e: SimEvent) => boolean, timeoutMs?: number): Promise<SimEvent>;
   powerEvents(machine?: string): SimEvent[];
-  setFaults(machine: string, faults: Record<string, boolean>): Promise<void>;
+  setFaults(machine: string, faults: Record<string, boolean | number>): Promise<void>;
   pressPower(machine: string, state: 'on' | 'off'): Promise<void>;
   stop(): Promise<void>;
   stderr(): string;
