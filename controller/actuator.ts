@@ -113,6 +113,9 @@ export class Actuator {
         const creds = await this.opts.credentials(machine, autoscaler);
         const driver = this.opts.pool.driver({ name: machine.name, address: machine.bmc.address, insecureSkipVerify: machine.bmc.insecureSkipVerify, ...(machine.bmc.caBundle ? { caBundle: machine.bmc.caBundle } : {}) }, creds);
         driverKind = driver.kind;
+        // The credentials read took a while: still leading, still holding the lease?
+        signal.throwIfAborted();
+        fence?.();
         log.info('power operation sent to the BMC');
         const opts = { signal, ...(fence ? { fence } : {}) };
         const result = op.action === 'PowerOn' ? await driver.powerOn(opts) : await driver.powerOff({ ...opts, gracefulTimeoutMs: this.opts.gracefulTimeoutMs });

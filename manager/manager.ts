@@ -404,6 +404,7 @@ export class Manager {
     const margin = this.opts.fencingMarginMs ?? 1000;
     if (this.elector?.holds(margin)) return;
     this.metrics.fenced.inc();
+    this.opts.logger.warn({ marginMs: margin }, 'BMC call refused: this replica does not hold the lease with the fencing margin');
     throw new LeadershipLostError(`${this.identity} does not hold the lease ${this.opts.namespace}/${this.opts.leaseName ?? 'bamel-manager'} with ${margin} ms to spare: no BMC call`);
   }
 
