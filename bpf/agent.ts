@@ -16,6 +16,12 @@ export interface TrafficSource {
   read(): Map<bigint, TrafficCounters>;
   overflow(): Overflow;
   forget(ids: bigint[]): number;
+  /**
+   * False when the kernel does not drop a removed cgroup's counters (the probe's
+   * cgroup_rmdir hook could not be attached): the agent then looks for removed cgroups
+   * itself, every `sweepIntervalMs`. Absent means true.
+   */
+  readonly removesCgroupCounters?: boolean;
 }
 
 export interface TrafficAgentOptions {
@@ -33,6 +39,8 @@ export interface TrafficAgentOptions {
   metrics: AgentMetrics;
   logger: Logger;
   now?: () => number;
+  /** When the source does not remove cgroups' counters: how often to walk for removed ones. Default 60 s. */
+  sweepIntervalMs?: number;
 }
 
 /** The agent's Prometheus metrics: per-pod series for Prometheus and KEDA users, and its own health. */
@@ -95,6 +103,7 @@ export class TrafficAgent {
   private latest: PodTraffic[] = [];
   private readonly labelsOf = new Map<string, { namespace: string; pod: string }>();
   private byUid = new Map<string, k8s.V1Pod>();
+  private lastSweepAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: TrafficAgentOptions) {
     this.now = opts.now ?? Date.now;
@@ -143,6 +152,7 @@ export class TrafficAgent {
     const now = this.now();
     const totals = this.opts.source.read();
     this.resolve(totals);
+    this.sweep(totals, now);
     if (this.pods) this.byUid = new Map(this.pods.list().map((p) => [p.metadata?.uid ?? '', p]));
     const { deltas, seconds } = this.rates.update(totals, now);
     const pods = podRates(deltas, seconds, (id) => this.cgroups.get(id)?.podUid, (uid) => this.identity(uid));
@@ -168,6 +178,20 @@ export class TrafficAgent {
       this.cgroups.set(id, { path, podUid: path === undefined ? undefined : podUidFromCgroupPath(path) });
     }
     // Counted, then removed before we looked: nothing will ever read them again.
+    if (gone.length > 0) this.opts.source.forget(gone);
+  }
+
+  /**
+   * Without the kernel's cgroup_rmdir hook nothing removes a cgroup's counters when the cgroup
+   * goes: every sweep interval, the counters of cgroups no longer in the hierarchy are dropped
+   * (they were read by this poll; the next one no longer sees them, which reads as "gone").
+   */
+  private sweep(totals: ReadonlyMap<bigint, TrafficCounters>, now: number): void {
+    if (this.opts.source.removesCgroupCounters !== false) return;
+    if (now - this.lastSweepAt < (this.opts.sweepIntervalMs ?? 60_000)) return;
+    this.lastSweepAt = now;
+    const paths = walkCgroups(this.opts.cgroupRoot);
+    const gone = [...totals.keys()].filter((id) => !paths.has(id) && this.cgroups.get(id)?.path !== undefined);
     if (gone.length > 0) this.opts.source.forget(gone);
   }
 
