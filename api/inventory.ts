@@ -33,6 +33,13 @@ export const MachineBmcSchema = Type.Object(
       Type.Boolean({ default: false, description: "Skip TLS certificate verification for an https BMC; prefer caBundle with the BMC's CA" }),
     ),
     caBundle: Type.Optional(Type.String({ description: "PEM CA certificates the https BMC's certificate is verified against" })),
+    allowInsecureCredentials: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Send the BMC credentials although they are not protected: over plain HTTP (redfish+http, idrac-redfish+http, ilo5-redfish+http) they travel in clear, with insecureSkipVerify they go to whatever answers on the address. Refused without it; for a lab or an isolated BMC network only',
+      }),
+    ),
   },
   { additionalProperties: false, description: "How to reach the machine's BMC: its address and the Secret with its credentials" },
 );
@@ -106,6 +113,8 @@ export interface ParsedMachine {
     credentialsSecret: string;
     insecureSkipVerify: boolean;
     caBundle?: string;
+    /** The machine opted in to credentials in clear (http) or to an unverified host; absent when not. */
+    allowInsecureCredentials?: true;
   };
   labels: Record<string, string>;
   taints: MachineTaint[];
@@ -175,7 +184,7 @@ export function parseInventoryText(text: string, opts: { source?: string } = {})
     issues.error([], 'the document is a list; put it under a top-level "machines:" key (machines:\n  - name: ...)');
     return issues.result(undefined);
   }
-  return validateMachinesDocument(value, issues, optional('source', opts.source));
+  return validateMachinesDocument(value, issues, optional('source', opts.source), lineLocator(document, yaml.lineCounter, undefined, ''));
 }
 
 /** For the controller and the webhook: the same checks on a ConfigMap from the API server. */
@@ -308,7 +317,21 @@ function parseMachinesYaml(text: string, issues: Issues, toOuterLines: LineMappe
     for (const error of yaml.errors) issues.add(error);
     return issues.result(undefined);
   }
-  return validateMachinesDocument(yaml.value, issues, about);
+  return validateMachinesDocument(yaml.value, issues, about, lineLocator(yaml.document, yaml.lineCounter, toOuterLines, toOuterLines === undefined ? ` of ${INVENTORY_DATA_KEY}` : ''));
+}
+
+/**
+ * Where a field of the machines document is written: "line 7" (of the file or manifest the
+ * user has), or "line 7 of machines.yaml" when the document came out of a ConfigMap's data.
+ */
+function lineLocator(document: Document.Parsed | undefined, lineCounter: LineCounter, toOuterLines: LineMapper | undefined, suffix: string): (path: PathSegment[]) => string | undefined {
+  return (path) => {
+    const node = document?.getIn(path, true) as { range?: [number, number, number] | null } | undefined;
+    const start = node?.range?.[0];
+    if (start === undefined) return undefined;
+    const inner = lineCounter.linePos(start);
+    return `line ${(toOuterLines?.(inner.line, inner.col) ?? inner).line}${suffix}`;
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -332,7 +355,8 @@ function unknownFieldMessage(schema: TObject, key: string): string | undefined {
   return owner === undefined ? undefined : `unknown field ${JSON.stringify(key)}; it belongs under ${owner}: (${owner}.${key})`;
 }
 
-function validateMachinesDocument(document: unknown, issues: Issues, about: Omit<ParsedInventory, 'machines'>): InventoryResult {
+function validateMachinesDocument(document: unknown, issues: Issues, about: Omit<ParsedInventory, 'machines'>, lineOf?: (path: PathSegment[]) => string | undefined): InventoryResult {
+  if (lineOf !== undefined) issues.lineOf = lineOf;
   for (const issue of checkSchema(InventorySchema, document, { unknownField: unknownFieldMessage })) issues.error(issue.path, issue.message);
 
   const machines = isPlainObject(document) && Array.isArray(document.machines) ? (document.machines as unknown[]) : [];
@@ -363,6 +387,7 @@ function toParsedMachine(machine: Machine, index: number, checked: CheckedMachin
       credentialsSecret: bmc.credentialsSecret,
       insecureSkipVerify: bmc.insecureSkipVerify ?? false,
       ...optional('caBundle', bmc.caBundle),
+      ...(bmc.allowInsecureCredentials === true ? { allowInsecureCredentials: true as const } : {}),
     },
     labels: { ...machine.labels },
     taints: (machine.taints ?? []).map((taint) => ({ ...taint })),
@@ -393,6 +418,7 @@ class Issues implements IssueSink {
   machineLabel: (index: number) => string | undefined = () => undefined;
   /** The machines document, whose key order sorts the issues. */
   document: unknown;
+  lineOf: (path: PathSegment[]) => string | undefined = () => undefined;
   private readonly errors: PendingIssue[] = [];
   private readonly pendingWarnings: PendingIssue[] = [];
 

@@ -137,3 +137,12 @@ t.test('deleting an inventory: refused while a machine of an autoscaler using it
   t.equal(checkInventoryDeletion({ namespace: 'inv', name: 'machines' }, context({ autoscalers: [busy] })).errors.length, 1, 'without the stored object: by the request\'s namespace and name');
   t.equal(checkInventoryDeletion({ namespace: 'inv', oldObject: inventoryConfigMap('', 'machines', machines) }, context({ autoscalers: [busy] })).errors.length, 1, "the request's namespace stands in for an empty one");
 });
+
+t.test('credentials in clear or to an unverified host are refused without the opt-in, naming the field and the line', async (t) => {
+  const http = checkInventory({ operation: 'CREATE', object: inventoryConfigMap('inv', 'machines', [{ name: 'h-1', address: 'redfish+http://10.0.0.7/redfish/v1/Systems/1' }]) }, context({}));
+  t.match(http.errors, [{ field: 'machines.yaml: machines[0] (h-1).bmc.address', message: /^redfish\+http sends the BMC credentials in clear over HTTP to 10\.0\.0\.7:80 \(line 4 of machines\.yaml\).*opt in with bmc\.allowInsecureCredentials: true$/ }]);
+  const optedIn = inventoryConfigMap('inv', 'machines', [{ name: 'h-1', address: 'redfish+http://10.0.0.7/redfish/v1/Systems/1' }]);
+  const data = optedIn.data as Record<string, string>;
+  data['machines.yaml'] = (data['machines.yaml'] ?? '').replace('credentialsSecret: bmc', 'credentialsSecret: bmc\n      allowInsecureCredentials: true');
+  t.same(checkInventory({ operation: 'CREATE', object: optedIn }, context({})).errors, [], 'with bmc.allowInsecureCredentials: true, admitted');
+});
