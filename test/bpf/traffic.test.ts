@@ -53,10 +53,18 @@ function bamelAgent(args: string[], opts: { unprivileged?: boolean; withoutTrace
   return { child, attached, exited };
 }
 
+/**
+ * Programs of ours loaded before these tests began belong to another agent on the machine
+ * (a node's own DaemonSet pod, another checkout's tests): not the agents these tests start.
+ */
+const foreign = new Set<number>(
+  skip ? [] : (JSON.parse(await run('bpftool', ['-j', 'prog', 'show'])) as { id: number; name?: string }[]).filter((p) => ours.includes(p.name ?? '')).map((p) => p.id),
+);
+
 async function ourBpfObjects(cgroupRoot: string): Promise<{ progs: number[]; attachedAtRoot: number }> {
-  const progs = (JSON.parse(await run('bpftool', ['-j', 'prog', 'show'])) as { id: number; name?: string }[]).filter((p) => ours.includes(p.name ?? '')).map((p) => p.id);
-  const cg = JSON.parse((await run('bpftool', ['-j', 'cgroup', 'show', cgroupRoot])).trim() || '[]') as { name?: string }[];
-  return { progs: progs.sort(), attachedAtRoot: cg.filter((p) => ours.includes(p.name ?? '')).length };
+  const progs = (JSON.parse(await run('bpftool', ['-j', 'prog', 'show'])) as { id: number; name?: string }[]).filter((p) => ours.includes(p.name ?? '') && !foreign.has(p.id)).map((p) => p.id);
+  const cg = JSON.parse((await run('bpftool', ['-j', 'cgroup', 'show', cgroupRoot])).trim() || '[]') as { id: number; name?: string }[];
+  return { progs: progs.sort(), attachedAtRoot: cg.filter((p) => ours.includes(p.name ?? '') && !foreign.has(p.id)).length };
 }
 
 async function http1Requests(host: string, port: number, count: number): Promise<void> {
