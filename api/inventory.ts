@@ -1,6 +1,7 @@
 import { Type, type Static, type TObject } from '@sinclair/typebox';
-import { isScalar, LineCounter, parseAllDocuments, type Document, type YAMLError } from 'yaml';
+import { LineCounter, parseAllDocuments, type Document, type YAMLError } from 'yaml';
 import { checkDuplicateBmcs, checkDuplicateNames, checkMachine, DEFAULT_MAX_PODS, type CheckedMachine, type IssueSink } from './inventory-checks.js';
+import { embeddedLineMapper, lineLocator, type LineMapper } from './inventory-lines.js';
 import { TAINT_EFFECTS } from './labels.js';
 import { checkSchema, isPlainObject, type PathSegment } from './schema-check.js';
 import type { BmcAddress } from '../power/address.js';
@@ -176,7 +177,7 @@ export function parseInventoryText(text: string, opts: { source?: string } = {})
     const machinesText = checkConfigMapEnvelope(value, issues);
     if (machinesText === undefined) return issues.result(undefined);
     const metadata = configMapMetadata(value);
-    const toOuterLines = document === undefined ? undefined : embeddedLineMapper(document, text, yaml.lineCounter);
+    const toOuterLines = document === undefined ? undefined : embeddedLineMapper(document, text, yaml.lineCounter, INVENTORY_DATA_KEY);
     return parseMachinesYaml(machinesText, issues, toOuterLines, { ...metadata, ...optional('source', opts.source) });
   }
 
@@ -200,8 +201,6 @@ export function parseInventoryConfigMap(cm: InventoryConfigMap): InventoryResult
 
 // ---------------------------------------------------------------------------------------
 // YAML
-
-type LineMapper = (line: number, col: number) => { line: number; col: number };
 
 interface ParsedYaml {
   value: unknown;
@@ -243,22 +242,6 @@ function yamlIssue(err: YAMLError, lineCounter: LineCounter, toOuterLines: LineM
     : err.code === 'TAB_AS_INDENT' ? '; indent with spaces, not tabs'
     : '; check the indentation and quoting around this line';
   return { path: where === '' ? location : `${where}, ${location}`, message: `YAML syntax error: ${err.message.replace(/\.$/, '')}${hint}` };
-}
-
-/**
- * Maps lines of a `machines.yaml: |` block back to the manifest, so that a syntax error
- * in the embedded document points at the line the user sees in their editor.
- */
-function embeddedLineMapper(document: Document.Parsed, text: string, lineCounter: LineCounter): LineMapper | undefined {
-  const node = document.getIn(['data', INVENTORY_DATA_KEY], true);
-  if (!isScalar(node) || node.type !== 'BLOCK_LITERAL' || node.range === undefined || node.range === null) return undefined;
-  const headerStart = node.range[0];
-  const headerEnd = text.indexOf('\n', headerStart);
-  // an explicit indentation indicator (|2) shifts columns in ways not worth modelling
-  if (headerEnd === -1 || /^\|[-+]?[1-9]|^\|[1-9]/.test(text.slice(headerStart, headerEnd))) return undefined;
-  const indent = /^(?:[ \t]*\n)*( *)\S/.exec(text.slice(headerEnd + 1))?.[1]?.length ?? 0;
-  const headerLine = lineCounter.linePos(headerStart).line;
-  return (line, col) => ({ line: headerLine + line, col: col + indent });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -318,20 +301,6 @@ function parseMachinesYaml(text: string, issues: Issues, toOuterLines: LineMappe
     return issues.result(undefined);
   }
   return validateMachinesDocument(yaml.value, issues, about, lineLocator(yaml.document, yaml.lineCounter, toOuterLines, toOuterLines === undefined ? ` of ${INVENTORY_DATA_KEY}` : ''));
-}
-
-/**
- * Where a field of the machines document is written: "line 7" (of the file or manifest the
- * user has), or "line 7 of machines.yaml" when the document came out of a ConfigMap's data.
- */
-function lineLocator(document: Document.Parsed | undefined, lineCounter: LineCounter, toOuterLines: LineMapper | undefined, suffix: string): (path: PathSegment[]) => string | undefined {
-  return (path) => {
-    const node = document?.getIn(path, true) as { range?: [number, number, number] | null } | undefined;
-    const start = node?.range?.[0];
-    if (start === undefined) return undefined;
-    const inner = lineCounter.linePos(start);
-    return `line ${(toOuterLines?.(inner.line, inner.col) ?? inner).line}${suffix}`;
-  };
 }
 
 // ---------------------------------------------------------------------------------------
