@@ -24,6 +24,8 @@ export interface IssueSink {
   warn(path: PathSegment[], message: string): void;
   /** " (name)" for a machine index, or "" when the machine has no usable name. */
   labelSuffix(index: number): string;
+  /** Where a field is written ("line 7"), when the document's text is known. */
+  lineOf?(path: PathSegment[]): string | undefined;
 }
 
 /** The defaulted max pods, as Kubernetes' kubelet defaults it. */
@@ -71,6 +73,7 @@ function checkBmc(bmc: Record<string, unknown>, at: PathSegment[], issues: Issue
   }
 
   const tls = address === undefined ? undefined : address.protocol === 'https';
+  checkCredentialsProtection(bmc, address, at, issues);
   if (bmc.insecureSkipVerify === true && tls === true) {
     issues.warn(
       [...at, 'insecureSkipVerify'],
@@ -90,6 +93,37 @@ function checkBmc(bmc: Record<string, unknown>, at: PathSegment[], issues: Issue
     }
   }
   return address;
+}
+
+/**
+ * Credentials that would travel unprotected need the machine's explicit opt-in,
+ * bmc.allowInsecureCredentials: true: over plain HTTP they travel in clear (HTTP Basic, or a
+ * session login), and with insecureSkipVerify they go to whatever answers on the address.
+ * IPMI (RMCP+, lanplus) never sends the password itself.
+ */
+function checkCredentialsProtection(bmc: Record<string, unknown>, address: BmcAddress | undefined, at: PathSegment[], issues: IssueSink): void {
+  const optIn = bmc.allowInsecureCredentials === true;
+  const where = (field: string): string => {
+    const line = issues.lineOf?.([...at, field]);
+    return line === undefined ? '' : ` (${line})`;
+  };
+  const http = address !== undefined && address.driver === 'redfish' && address.protocol === 'http';
+  const unverified = address !== undefined && address.protocol === 'https' && bmc.insecureSkipVerify === true;
+  if (http && !optIn) {
+    issues.error(
+      [...at, 'address'],
+      `${address.scheme} sends the BMC credentials in clear over HTTP to ${address.host}:${address.port}${where('address')}, where anyone on the network path can read them; use ${address.scheme.replace(/\+http$/, '+https')}:// (with caBundle for the BMC's CA), or, on an isolated BMC network only, opt in with bmc.allowInsecureCredentials: true`,
+    );
+  }
+  if (unverified && !optIn) {
+    issues.error(
+      [...at, 'insecureSkipVerify'],
+      `true sends the BMC credentials to whatever answers on ${address.host}:${address.port} without verifying its certificate${where('insecureSkipVerify')}; set caBundle to the BMC's CA certificate and remove insecureSkipVerify, or, on an isolated BMC network only, opt in with bmc.allowInsecureCredentials: true`,
+    );
+  }
+  if (optIn && address !== undefined && !http && !unverified) {
+    issues.warn([...at, 'allowInsecureCredentials'], `has no effect: the credentials of ${address.scheme} are protected here (${address.driver === 'ipmi' ? 'IPMI RMCP+' : 'verified TLS'}); remove it`);
+  }
 }
 
 function checkLabels(labels: Record<string, unknown>, at: PathSegment[], issues: IssueSink): void {

@@ -1,6 +1,7 @@
 import { Type, type Static, type TObject } from '@sinclair/typebox';
-import { isScalar, LineCounter, parseAllDocuments, type Document, type YAMLError } from 'yaml';
+import { LineCounter, parseAllDocuments, type Document, type YAMLError } from 'yaml';
 import { checkDuplicateBmcs, checkDuplicateNames, checkMachine, DEFAULT_MAX_PODS, type CheckedMachine, type IssueSink } from './inventory-checks.js';
+import { embeddedLineMapper, lineLocator, type LineMapper } from './inventory-lines.js';
 import { TAINT_EFFECTS } from './labels.js';
 import { checkSchema, isPlainObject, type PathSegment } from './schema-check.js';
 import type { BmcAddress } from '../power/address.js';
@@ -33,6 +34,13 @@ export const MachineBmcSchema = Type.Object(
       Type.Boolean({ default: false, description: "Skip TLS certificate verification for an https BMC; prefer caBundle with the BMC's CA" }),
     ),
     caBundle: Type.Optional(Type.String({ description: "PEM CA certificates the https BMC's certificate is verified against" })),
+    allowInsecureCredentials: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Send the BMC credentials although they are not protected: over plain HTTP (redfish+http, idrac-redfish+http, ilo5-redfish+http) they travel in clear, with insecureSkipVerify they go to whatever answers on the address. Refused without it; for a lab or an isolated BMC network only',
+      }),
+    ),
   },
   { additionalProperties: false, description: "How to reach the machine's BMC: its address and the Secret with its credentials" },
 );
@@ -106,6 +114,8 @@ export interface ParsedMachine {
     credentialsSecret: string;
     insecureSkipVerify: boolean;
     caBundle?: string;
+    /** The machine opted in to credentials in clear (http) or to an unverified host; absent when not. */
+    allowInsecureCredentials?: true;
   };
   labels: Record<string, string>;
   taints: MachineTaint[];
@@ -167,7 +177,7 @@ export function parseInventoryText(text: string, opts: { source?: string } = {})
     const machinesText = checkConfigMapEnvelope(value, issues);
     if (machinesText === undefined) return issues.result(undefined);
     const metadata = configMapMetadata(value);
-    const toOuterLines = document === undefined ? undefined : embeddedLineMapper(document, text, yaml.lineCounter);
+    const toOuterLines = document === undefined ? undefined : embeddedLineMapper(document, text, yaml.lineCounter, INVENTORY_DATA_KEY);
     return parseMachinesYaml(machinesText, issues, toOuterLines, { ...metadata, ...optional('source', opts.source) });
   }
 
@@ -175,7 +185,7 @@ export function parseInventoryText(text: string, opts: { source?: string } = {})
     issues.error([], 'the document is a list; put it under a top-level "machines:" key (machines:\n  - name: ...)');
     return issues.result(undefined);
   }
-  return validateMachinesDocument(value, issues, optional('source', opts.source));
+  return validateMachinesDocument(value, issues, optional('source', opts.source), lineLocator(document, yaml.lineCounter, undefined, ''));
 }
 
 /** For the controller and the webhook: the same checks on a ConfigMap from the API server. */
@@ -191,8 +201,6 @@ export function parseInventoryConfigMap(cm: InventoryConfigMap): InventoryResult
 
 // ---------------------------------------------------------------------------------------
 // YAML
-
-type LineMapper = (line: number, col: number) => { line: number; col: number };
 
 interface ParsedYaml {
   value: unknown;
@@ -234,22 +242,6 @@ function yamlIssue(err: YAMLError, lineCounter: LineCounter, toOuterLines: LineM
     : err.code === 'TAB_AS_INDENT' ? '; indent with spaces, not tabs'
     : '; check the indentation and quoting around this line';
   return { path: where === '' ? location : `${where}, ${location}`, message: `YAML syntax error: ${err.message.replace(/\.$/, '')}${hint}` };
-}
-
-/**
- * Maps lines of a `machines.yaml: |` block back to the manifest, so that a syntax error
- * in the embedded document points at the line the user sees in their editor.
- */
-function embeddedLineMapper(document: Document.Parsed, text: string, lineCounter: LineCounter): LineMapper | undefined {
-  const node = document.getIn(['data', INVENTORY_DATA_KEY], true);
-  if (!isScalar(node) || node.type !== 'BLOCK_LITERAL' || node.range === undefined || node.range === null) return undefined;
-  const headerStart = node.range[0];
-  const headerEnd = text.indexOf('\n', headerStart);
-  // an explicit indentation indicator (|2) shifts columns in ways not worth modelling
-  if (headerEnd === -1 || /^\|[-+]?[1-9]|^\|[1-9]/.test(text.slice(headerStart, headerEnd))) return undefined;
-  const indent = /^(?:[ \t]*\n)*( *)\S/.exec(text.slice(headerEnd + 1))?.[1]?.length ?? 0;
-  const headerLine = lineCounter.linePos(headerStart).line;
-  return (line, col) => ({ line: headerLine + line, col: col + indent });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -308,7 +300,7 @@ function parseMachinesYaml(text: string, issues: Issues, toOuterLines: LineMappe
     for (const error of yaml.errors) issues.add(error);
     return issues.result(undefined);
   }
-  return validateMachinesDocument(yaml.value, issues, about);
+  return validateMachinesDocument(yaml.value, issues, about, lineLocator(yaml.document, yaml.lineCounter, toOuterLines, toOuterLines === undefined ? ` of ${INVENTORY_DATA_KEY}` : ''));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -332,7 +324,8 @@ function unknownFieldMessage(schema: TObject, key: string): string | undefined {
   return owner === undefined ? undefined : `unknown field ${JSON.stringify(key)}; it belongs under ${owner}: (${owner}.${key})`;
 }
 
-function validateMachinesDocument(document: unknown, issues: Issues, about: Omit<ParsedInventory, 'machines'>): InventoryResult {
+function validateMachinesDocument(document: unknown, issues: Issues, about: Omit<ParsedInventory, 'machines'>, lineOf?: (path: PathSegment[]) => string | undefined): InventoryResult {
+  if (lineOf !== undefined) issues.lineOf = lineOf;
   for (const issue of checkSchema(InventorySchema, document, { unknownField: unknownFieldMessage })) issues.error(issue.path, issue.message);
 
   const machines = isPlainObject(document) && Array.isArray(document.machines) ? (document.machines as unknown[]) : [];
@@ -363,6 +356,7 @@ function toParsedMachine(machine: Machine, index: number, checked: CheckedMachin
       credentialsSecret: bmc.credentialsSecret,
       insecureSkipVerify: bmc.insecureSkipVerify ?? false,
       ...optional('caBundle', bmc.caBundle),
+      ...(bmc.allowInsecureCredentials === true ? { allowInsecureCredentials: true as const } : {}),
     },
     labels: { ...machine.labels },
     taints: (machine.taints ?? []).map((taint) => ({ ...taint })),
@@ -393,6 +387,7 @@ class Issues implements IssueSink {
   machineLabel: (index: number) => string | undefined = () => undefined;
   /** The machines document, whose key order sorts the issues. */
   document: unknown;
+  lineOf: (path: PathSegment[]) => string | undefined = () => undefined;
   private readonly errors: PendingIssue[] = [];
   private readonly pendingWarnings: PendingIssue[] = [];
 

@@ -52,7 +52,10 @@ export interface BpfObjectOptions {
 export interface BpfObject {
   load(): void;
   attachCgroup(program: string, cgroupPath: string): Link;
+  /** A classic tracepoint: libbpf finds its id in tracefs, which must be mounted. */
   attachTracepoint(program: string, category: string, name: string): Link;
+  /** A raw tracepoint, attached by name (BPF_RAW_TRACEPOINT_OPEN): no tracefs needed. */
+  attachRawTracepoint(program: string, name: string): Link;
   readMap(map: string): MapSnapshot;
   deleteKeys(map: string, keys: Buffer): number;
   programStats(program: string): ProgramStats;

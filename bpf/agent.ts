@@ -3,12 +3,13 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION as BAMEL_VERSION } from '../api/version.js';
 import { GROUP, VERSION } from '../api/v1alpha1/baremetalautoscaler.js';
-import { TRAFFIC_API_VERSION, TRAFFIC_KIND, TRAFFIC_PLURAL, type PodTraffic, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
+import { TRAFFIC_API_VERSION, TRAFFIC_KIND, TRAFFIC_PLURAL, TrafficReportSpecSchema, type PodTraffic, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
 import { ResourceInformer } from '../kube/informer.js';
 import { podUidFromCgroupPath, walkCgroups } from './cgroups.js';
 import type { TrafficCounters } from './counters.js';
 import type { Overflow } from './probe.js';
 import { CgroupRates, podRates, significantChange, type ChangeThresholds, type PodIdentity } from './rates.js';
+import { capReportPods, REPORT_LIMITS, type ReportLimits } from './report-size.js';
 import { errorMessage } from '../kube/errors.js';
 import { makeApiClient } from '../kube/client.js';
 
@@ -17,6 +18,12 @@ export interface TrafficSource {
   read(): Map<bigint, TrafficCounters>;
   overflow(): Overflow;
   forget(ids: bigint[]): number;
+  /**
+   * False when the kernel does not drop a removed cgroup's counters (the probe's
+   * cgroup_rmdir hook could not be attached): the agent then looks for removed cgroups
+   * itself, every `sweepIntervalMs`. Absent means true.
+   */
+  readonly removesCgroupCounters?: boolean;
 }
 
 export interface TrafficAgentOptions {
@@ -34,6 +41,10 @@ export interface TrafficAgentOptions {
   metrics: AgentMetrics;
   logger: Logger;
   now?: () => number;
+  /** When the source does not remove cgroups' counters: how often to walk for removed ones. Default 60 s. */
+  sweepIntervalMs?: number;
+  /** The report's size cap (tests make it small). Default: the API's, REPORT_LIMITS. */
+  reportLimits?: ReportLimits;
 }
 
 /** The agent's Prometheus metrics: per-pod series for Prometheus and KEDA users, and its own health. */
@@ -50,6 +61,7 @@ export class AgentMetrics {
   readonly cgroups: Gauge;
   readonly reports: Counter<'result'>;
   readonly overflow: Gauge<'kind'>;
+  readonly omittedPods: Gauge;
 
   constructor(registry = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -67,6 +79,7 @@ export class AgentMetrics {
     this.cgroups = new Gauge({ name: 'bamel_agent_cgroups', help: 'Cgroups with counters in the kernel map', registers: r });
     this.reports = new Counter({ name: 'bamel_agent_reports_total', help: 'TrafficReport writes (result: written, failed)', labelNames: ['result'], registers: r });
     this.overflow = new Gauge({ name: 'bamel_agent_uncounted', help: 'What the programs could not count: packets_counters_full, h2_flows_resync', labelNames: ['kind'], registers: r });
+    this.omittedPods = new Gauge({ name: 'bamel_agent_report_omitted_pods', help: 'Pods with traffic left out of the last TrafficReport written, to keep it within its size cap', registers: r });
   }
 }
 
@@ -96,6 +109,8 @@ export class TrafficAgent {
   private latest: PodTraffic[] = [];
   private readonly labelsOf = new Map<string, { namespace: string; pod: string }>();
   private byUid = new Map<string, k8s.V1Pod>();
+  private lastSweepAt = Number.NEGATIVE_INFINITY;
+  private lastOmitted = 0;
 
   constructor(private readonly opts: TrafficAgentOptions) {
     this.now = opts.now ?? Date.now;
@@ -144,6 +159,7 @@ export class TrafficAgent {
     const now = this.now();
     const totals = this.opts.source.read();
     this.resolve(totals);
+    this.sweep(totals, now);
     if (this.pods) this.byUid = new Map(this.pods.list().map((p) => [p.metadata?.uid ?? '', p]));
     const { deltas, seconds } = this.rates.update(totals, now);
     const pods = podRates(deltas, seconds, (id) => this.cgroups.get(id)?.podUid, (uid) => this.identity(uid));
@@ -169,6 +185,20 @@ export class TrafficAgent {
       this.cgroups.set(id, { path, podUid: path === undefined ? undefined : podUidFromCgroupPath(path) });
     }
     // Counted, then removed before we looked: nothing will ever read them again.
+    if (gone.length > 0) this.opts.source.forget(gone);
+  }
+
+  /**
+   * Without the kernel's cgroup_rmdir hook nothing removes a cgroup's counters when the cgroup
+   * goes: every sweep interval, the counters of cgroups no longer in the hierarchy are dropped
+   * (they were read by this poll; the next one no longer sees them, which reads as "gone").
+   */
+  private sweep(totals: ReadonlyMap<bigint, TrafficCounters>, now: number): void {
+    if (this.opts.source.removesCgroupCounters !== false) return;
+    if (now - this.lastSweepAt < (this.opts.sweepIntervalMs ?? 60_000)) return;
+    this.lastSweepAt = now;
+    const paths = walkCgroups(this.opts.cgroupRoot);
+    const gone = [...totals.keys()].filter((id) => !paths.has(id) && this.cgroups.get(id)?.path !== undefined);
     if (gone.length > 0) this.opts.source.forget(gone);
   }
 
@@ -240,14 +270,26 @@ export class TrafficAgent {
     const maxAge = Math.max(this.opts.reportMaxAgeMs ?? 300_000, this.opts.reportIntervalMs);
     const reason = significantChange(this.lastWritten, pods, this.opts.change) ?? (now - this.lastWriteAt >= maxAge ? 'refresh' : undefined);
     if (!reason) return;
-    await this.write(pods, now);
+    const { pods: written, omitted } = capReportPods(pods, this.opts.reportLimits ?? REPORT_LIMITS);
+    await this.write(written, omitted, now);
     this.lastWritten = pods;
     this.lastWriteAt = now;
     this.opts.metrics.reports.inc({ result: 'written' });
-    this.opts.logger.info({ reason, pods: pods.length }, 'TrafficReport written');
+    this.opts.metrics.omittedPods.set(omitted);
+    this.opts.logger.info({ reason, pods: written.length, ...(omitted > 0 ? { omittedPods: omitted } : {}) }, 'TrafficReport written');
+    if (omitted > 0 && this.lastOmitted === 0) {
+      const { maxPods, maxBytes } = this.opts.reportLimits ?? REPORT_LIMITS;
+      this.opts.logger.warn(
+        { pods: pods.length, written: written.length, omittedPods: omitted, maxPods, maxBytes },
+        `TrafficReport capped: ${omitted} of ${pods.length} pods with traffic left out (the ones with the fewest requests, then bytes, per second), to keep the report within ${maxPods} pods and ${maxBytes} bytes; spec.omittedPods says how many`,
+      );
+    } else if (omitted === 0 && this.lastOmitted > 0) {
+      this.opts.logger.info({ pods: written.length }, 'TrafficReport no longer capped: every pod with traffic is in it');
+    }
+    this.lastOmitted = omitted;
   }
 
-  private async write(pods: PodTraffic[], now: number): Promise<void> {
+  private async write(pods: PodTraffic[], omittedPods: number, now: number): Promise<void> {
     const node = this.opts.nodeName;
     if (this.nodeUid === undefined && this.core) {
       try {
@@ -268,8 +310,9 @@ export class TrafficAgent {
         nodeName: node,
         observedAt: new Date(now).toISOString(),
         intervalSeconds: this.opts.pollIntervalMs / 1000,
-        agent: `bamel-agent ${BAMEL_VERSION} on ${process.env.POD_NAME ?? node}`,
+        agent: `bamel-agent ${BAMEL_VERSION} on ${process.env.POD_NAME ?? node}`.slice(0, TrafficReportSpecSchema.properties.agent.maxLength),
         pods,
+        ...(omittedPods > 0 ? { omittedPods } : {}),
       },
     };
     await (this.custom as k8s.CustomObjectsApi).patchClusterCustomObject(

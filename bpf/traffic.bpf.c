@@ -7,8 +7,8 @@
  * (which container, hence which pod) the socket belongs to. Ingress counts packets, bytes,
  * TCP SYNs, HTTP/1.x request lines and HTTP/2 requests (HEADERS frames on client streams);
  * egress counts packets and bytes. Counters are per CPU in a bounded hash (not LRU: an
- * eviction under churn would silently undercount a live pod); the cgroup_rmdir tracepoint
- * removes a cgroup's entry when the cgroup goes.
+ * eviction under churn would silently undercount a live pod); the cgroup_rmdir raw
+ * tracepoint removes a cgroup's entry when the cgroup goes.
  *
  * Both cgroup_skb programs return 1: they observe, they never drop.
  */
@@ -363,22 +363,36 @@ int count_egress(struct __sk_buff *skb)
 	return 1;
 }
 
-/* A cgroup removed: its counters go with it (the agent has read them at its last poll). */
-SEC("tp/cgroup/cgroup_rmdir")
-int cgroup_gone(struct trace_event_raw_cgroup *ctx)
+/*
+ * The two hooks below are raw tracepoints: BPF_RAW_TRACEPOINT_OPEN attaches them by name,
+ * where a classic tracepoint needs its id from tracefs (often not mounted on nodes). Their
+ * context is the tracepoint's arguments as u64s, in the order of its TP_PROTO (this
+ * kernel's BTF: btf_trace_<name>, after the leading void *); the pointers are read with
+ * BPF_CORE_READ, as a raw tracepoint's arguments are not typed for the verifier.
+ */
+
+/* A cgroup removed: its counters go with it (the agent has read them at its last poll).
+ * cgroup_rmdir(struct cgroup *cgrp, const char *path) */
+SEC("raw_tp/cgroup_rmdir")
+int cgroup_gone(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (ctx->root != cgroup2_hierarchy)
+	struct cgroup *cgrp = (struct cgroup *)ctx->args[0];
+	if (!cgrp)
 		return 0;
-	__u64 id = ctx->id;
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != cgroup2_hierarchy)
+		return 0;
+	/* What cgroup_id() returns, and what bpf_skb_cgroup_id() keyed the counters with. */
+	__u64 id = BPF_CORE_READ(cgrp, kn, id);
 	bpf_map_delete_elem(&counters, &id);
 	return 0;
 }
 
-/* Optional: TCP retransmissions, charged to the sending socket's cgroup. */
-SEC("tp/tcp/tcp_retransmit_skb")
-int tcp_retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
+/* Optional: TCP retransmissions, charged to the sending socket's cgroup.
+ * tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb, int reason) */
+SEC("raw_tp/tcp_retransmit_skb")
+int tcp_retransmit(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct sock *sk = (struct sock *)ctx->skaddr;
+	struct sock *sk = (struct sock *)ctx->args[0];
 	if (!sk)
 		return 0;
 	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { AgentMetrics, TrafficAgent } from '../bpf/agent.js';
 import { findCgroup2Root, podUidFromCgroupPath, walkCgroups } from '../bpf/cgroups.js';
-import { BpfPermissionError, TrafficProbe } from '../bpf/probe.js';
+import { BpfPermissionError, TrafficProbe, type DegradedHook } from '../bpf/probe.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
 import { parseOptionalBindAddress } from '../kube/net.js';
@@ -66,6 +66,13 @@ function openProbe(flags: AgentFlags): { probe: TrafficProbe; cgroupRoot: string
   return { probe, cgroupRoot };
 }
 
+/** One warning for every optional hook that could not be attached; undefined when all are. */
+export function degradedWarning(degraded: readonly DegradedHook[]): string | undefined {
+  if (degraded.length === 0) return undefined;
+  const each = degraded.map((d) => `${d.hook} (program ${d.program}) not attached (${d.reason}): ${d.consequence}`);
+  return `counting with reduced hooks: ${each.join('; ')}`;
+}
+
 function untilSignal(ms: number): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
@@ -85,6 +92,8 @@ async function runStandalone(flags: AgentFlags): Promise<void> {
   const { probe, cgroupRoot } = openProbe(flags);
   let totals;
   const started = Date.now();
+  const warning = degradedWarning(probe.degraded);
+  if (warning) process.stderr.write(`bamel agent: warning: ${warning}\n`);
   process.stderr.write(`bamel agent: attached at ${cgroupRoot}, counting for ${seconds}s (SIGINT ends it early)\n`);
   try {
     await untilSignal(seconds * 1000);
@@ -116,7 +125,8 @@ async function runStandalone(flags: AgentFlags): Promise<void> {
     .sort((a, b) => b.bytes - a.bytes || (a.cgroupId < b.cgroupId ? -1 : 1));
   const elapsed = (Date.now() - started) / 1000;
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ cgroupRoot, seconds: elapsed, cgroups: rows }, null, 2)}\n`);
+    const degraded = probe.degraded.map((d) => d.hook);
+    process.stdout.write(`${JSON.stringify({ cgroupRoot, seconds: elapsed, ...(degraded.length > 0 ? { degraded } : {}), cgroups: rows }, null, 2)}\n`);
     return;
   }
   process.stdout.write(`cgroup v2 root ${cgroupRoot}, ${elapsed.toFixed(1)}s\n`);
@@ -139,6 +149,8 @@ async function runAgent(flags: AgentFlags): Promise<void> {
   const metrics = new AgentMetrics();
   const agent = new TrafficAgent({ source: probe, cgroupRoot, nodeName, pollIntervalMs, reportIntervalMs, kc, metrics, logger });
   let server: FastifyInstance | undefined;
+  const warning = degradedWarning(probe.degraded);
+  if (warning) logger.warn({ degraded: probe.degraded.map((d) => d.hook) }, warning);
   try {
     await agent.start();
     server = await serveMetrics(flags.metricsBindAddress, metrics, logger);

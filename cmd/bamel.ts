@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
+import { installFatalHandlers } from './log.js';
 import { buildProgram } from './program.js';
 import { errorMessage } from '../kube/errors.js';
 
@@ -17,4 +18,6 @@ async function main(): Promise<void> {
   }
 }
 
+// A rejection nobody handled, or an exception nobody caught: log it (flushed) and exit non-zero.
+installFatalHandlers();
 await main();

@@ -42,9 +42,9 @@ metadata: {name: machines, namespace: $ns, labels: {autoscaling.bamel.io/invento
 data:
   machines.yaml: |
     machines:
-      - {name: demo-ext-m8, bmc: {address: "redfish+http://127.0.0.1:$rf/redfish/v1/Systems/demo-ext-m8", credentialsSecret: bmc}, labels: {bamel.io/demo: extender}, capacity: {cpu: "8", memory: 32Gi}}
-      - {name: demo-ext-m16, bmc: {address: "redfish+http://127.0.0.1:$rf/redfish/v1/Systems/demo-ext-m16", credentialsSecret: bmc}, labels: {bamel.io/demo: extender}, capacity: {cpu: "16", memory: 64Gi}}
-      - {name: demo-ext-gpu, bmc: {address: "redfish+http://127.0.0.1:$rf/redfish/v1/Systems/demo-ext-gpu", credentialsSecret: bmc}, labels: {bamel.io/demo: extender}, taints: [{key: gpu, value: "true", effect: NoSchedule}], capacity: {cpu: "32", memory: 128Gi}}
+      - {name: demo-ext-m8, bmc: {address: "redfish+http://127.0.0.1:$rf/redfish/v1/Systems/demo-ext-m8", credentialsSecret: bmc, allowInsecureCredentials: true}, labels: {bamel.io/demo: extender}, capacity: {cpu: "8", memory: 32Gi}}
+      - {name: demo-ext-m16, bmc: {address: "redfish+http://127.0.0.1:$rf/redfish/v1/Systems/demo-ext-m16", credentialsSecret: bmc, allowInsecureCredentials: true}, labels: {bamel.io/demo: extender}, capacity: {cpu: "16", memory: 64Gi}}
+      - {name: demo-ext-gpu, bmc: {address: "redfish+http://127.0.0.1:$rf/redfish/v1/Systems/demo-ext-gpu", credentialsSecret: bmc, allowInsecureCredentials: true}, labels: {bamel.io/demo: extender}, taints: [{key: gpu, value: "true", effect: NoSchedule}], capacity: {cpu: "32", memory: 128Gi}}
 YAML
 k apply -f "$logs/demo-extender-inventory.yaml" >/dev/null
 node dist/cmd/bamel.js sim --inventory "$logs/demo-extender-inventory.yaml" --namespace "$ns" > "$logs/demo-extender-sim.log" 2>&1 &

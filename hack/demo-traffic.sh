@@ -50,13 +50,13 @@ data:
   machines.yaml: |
     machines:
       - name: demo-traffic-other
-        bmc: {address: "redfish+http://127.0.0.1:$port/redfish/v1/Systems/demo-traffic-other", credentialsSecret: bmc}
+        bmc: {address: "redfish+http://127.0.0.1:$port/redfish/v1/Systems/demo-traffic-other", credentialsSecret: bmc, allowInsecureCredentials: true}
         labels: {demo: traffic}
         taints: [{key: team, value: db, effect: NoSchedule}]
         capacity: {cpu: "4", memory: 8Gi, pods: "110"}
         bootSeconds: 3
       - name: demo-traffic-edge
-        bmc: {address: "redfish+http://127.0.0.1:$port/redfish/v1/Systems/demo-traffic-edge", credentialsSecret: bmc}
+        bmc: {address: "redfish+http://127.0.0.1:$port/redfish/v1/Systems/demo-traffic-edge", credentialsSecret: bmc, allowInsecureCredentials: true}
         labels: {demo: traffic}
         taints: [{key: traffic, value: edge, effect: NoSchedule}]
         capacity: {cpu: "16", memory: 64Gi, pods: "110"}

@@ -9,16 +9,24 @@ export interface BreakerOptions {
   /** How long the first opening lasts; each failed probe doubles it up to maxOpenMs. */
   openMs: number;
   maxOpenMs: number;
+  /**
+   * How long a refused login keeps the breaker open. Credentials do not fix themselves, and
+   * BMCs lock an account after a few failed logins: one refusal opens the breaker at once,
+   * and it stays open this long (a changed Secret gets a new breaker, see BmcPool).
+   */
+  authOpenMs: number;
   now?: () => number;
 }
 
-export const DEFAULT_BREAKER: BreakerOptions = { failureThreshold: 3, openMs: 30_000, maxOpenMs: 600_000 };
+export const DEFAULT_BREAKER: BreakerOptions = { failureThreshold: 3, openMs: 30_000, maxOpenMs: 600_000, authOpenMs: 600_000 };
 
 /**
  * A circuit breaker per BMC. After `failureThreshold` consecutive failures the BMC is
  * degraded: calls fail at once with BmcDegradedError until the open period ends; then one
  * call is let through as a probe. A success closes the breaker; a failed probe reopens it
  * for twice as long. Refusals (the BMC answered "not now") are not failures of the BMC.
+ * A refused login (BMC_AUTH) opens it at once, for `authOpenMs`: retrying wrong credentials
+ * only locks the BMC account.
  */
 export class CircuitBreaker {
   private failures = 0;
@@ -26,6 +34,7 @@ export class CircuitBreaker {
   private currentOpenMs: number;
   private probing = false;
   private lastError: string | undefined;
+  private credentialsRefused = false;
   private readonly opts: BreakerOptions;
   private readonly now: () => number;
 
@@ -59,12 +68,24 @@ export class CircuitBreaker {
     return this.lastError;
   }
 
+  /** Open because the BMC refused the credentials (rather than because it failed). */
+  get openForCredentials(): boolean {
+    return this.degraded && this.credentialsRefused;
+  }
+
   async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     const state = this.state;
     if (state === 'open' || (state === 'half-open' && this.probing)) {
+      const retryAt = new Date(this.openUntil);
+      if (this.credentialsRefused) {
+        throw new BmcDegradedError(
+          `the BMC refused the credentials (BMC_AUTH): the username or password in the machine's credentials Secret is wrong; not tried again until ${retryAt.toISOString()}, since repeated failed logins lock BMC accounts`,
+          { address: this.endpoint, operation, retryAt, hint: 'fix the Secret: a changed username or password is tried at once' },
+        );
+      }
       throw new BmcDegradedError(
-        `BMC degraded after ${this.failures} consecutive failures (last: ${this.lastError ?? 'unknown'}); next probe at ${new Date(this.openUntil).toISOString()}`,
-        { address: this.endpoint, operation, retryAt: new Date(this.openUntil) },
+        `BMC degraded after ${this.failures} consecutive failures (last: ${this.lastError ?? 'unknown'}); next probe at ${retryAt.toISOString()}`,
+        { address: this.endpoint, operation, retryAt },
       );
     }
     const probe = state === 'half-open';
@@ -83,6 +104,7 @@ export class CircuitBreaker {
 
   private onSuccess(): void {
     this.failures = 0;
+    this.credentialsRefused = false;
     this.currentOpenMs = this.opts.openMs;
     this.lastError = undefined;
   }
@@ -92,6 +114,13 @@ export class CircuitBreaker {
     if (err instanceof Error && err.name === 'AbortError') return;
     this.failures++;
     this.lastError = isBmcError(err) ? err.code : errorMessage(err);
+    this.credentialsRefused = isBmcError(err) && err.code === 'BMC_AUTH';
+    if (this.credentialsRefused) {
+      // No second try with the same wrong credentials: open now, for the credentials' period.
+      this.failures = Math.max(this.failures, this.opts.failureThreshold);
+      this.openUntil = this.now() + Math.max(this.currentOpenMs, this.opts.authOpenMs);
+      return;
+    }
     if (probe) this.currentOpenMs = Math.min(this.currentOpenMs * 2, this.opts.maxOpenMs);
     if (this.failures >= this.opts.failureThreshold) this.openUntil = this.now() + this.currentOpenMs;
   }

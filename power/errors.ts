@@ -82,6 +82,20 @@ export class BmcProtocolError extends BmcError {
   readonly code = 'BMC_PROTOCOL';
 }
 
+/**
+ * The BMC's answer was larger than a Redfish answer can sensibly be, as sent or once
+ * decompressed (a gzip bomb, or not a Redfish service): not read further, so it cannot
+ * exhaust the manager's memory.
+ */
+export class BmcResponseTooLargeError extends BmcProtocolError {
+  /** The limit that was exceeded, in bytes. */
+  readonly limitBytes: number;
+  constructor(message: string, opts: BmcErrorOptions & { limitBytes: number }) {
+    super(message, { hint: 'a Redfish BMC answers in kilobytes: check that the address in the inventory is the BMC\'s Redfish service', ...opts });
+    this.limitBytes = opts.limitBytes;
+  }
+}
+
 /** The circuit breaker is open: the BMC failed repeatedly and is only probed rarely. */
 export class BmcDegradedError extends BmcError {
   readonly code = 'BMC_DEGRADED';

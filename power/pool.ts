@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { parseBmcAddress, type BmcAddress } from './address.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
 import type { BmcCredentials } from './credentials.js';
+import { BmcAuthError } from './errors.js';
 import { endpointOf, type OperationOptions, type PowerDriver, type PowerOffOptions, type PowerResult, type PowerState } from './driver.js';
 import { createPowerDriver, type DriverOptions } from './factory.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -21,6 +22,8 @@ export interface BmcHealth {
   consecutiveFailures: number;
   retryAt?: Date;
   lastFailure?: string;
+  /** Open because the BMC refused the credentials: fix the Secret (tried at once), or wait for retryAt. */
+  credentialsRefused: boolean;
 }
 
 export interface BmcPoolOptions extends DriverOptions {
@@ -39,7 +42,8 @@ interface Entry {
 /**
  * The controller's access to BMCs: one driver per machine (rebuilt when its address or
  * credentials change), one operation at a time per BMC, and a circuit breaker per BMC so a
- * dead BMC is reported degraded and probed rarely instead of being hammered.
+ * dead BMC is reported degraded and probed rarely instead of being hammered. A refused login
+ * opens the breaker at once: wrong credentials are not retried into an account lock-out.
  */
 export class BmcPool {
   private readonly entries = new Map<string, Entry>();
@@ -51,7 +55,17 @@ export class BmcPool {
   driver(spec: MachineBmcSpec, credentials: BmcCredentials): PowerDriver {
     const entry = this.entry(spec, credentials);
     const run = <T>(operation: string, fn: () => Promise<T>): Promise<T> =>
-      this.mutex.run(entry.key, () => entry.breaker.run(operation, fn));
+      this.mutex.run(entry.key, () =>
+        entry.breaker.run(operation, fn).catch((err: unknown) => {
+          if (err instanceof BmcAuthError) {
+            this.opts.logger?.warn(
+              { machine: spec.name, endpoint: entry.breaker.endpoint, operation, retryAt: entry.breaker.retryAt?.toISOString() },
+              `the BMC refused the credentials: the username or password in the machine's credentials Secret is wrong; no further login until ${entry.breaker.retryAt?.toISOString() ?? 'the Secret changes'} (repeated failed logins lock BMC accounts), or at once when the Secret changes`,
+            );
+          }
+          throw err;
+        }),
+      );
     return {
       kind: entry.driver.kind,
       endpoint: entry.driver.endpoint,
@@ -73,6 +87,7 @@ export class BmcPool {
       consecutiveFailures: b.consecutiveFailures,
       ...(b.retryAt ? { retryAt: b.retryAt } : {}),
       ...(b.lastFailure ? { lastFailure: b.lastFailure } : {}),
+      credentialsRefused: b.openForCredentials,
     };
   }
 

@@ -7,7 +7,8 @@ import { listSome, type Issue, type Verdict } from './verdict.js';
 /**
  * The checks on an inventory ConfigMap: every rule of `bamel inventory validate` (the same
  * module, api/inventory.ts), plus what only the cluster knows: a machine an autoscaler is
- * powering on or draining cannot disappear from the inventory or change its BMC under it.
+ * powering on or draining cannot disappear from the inventory or change its BMC under it,
+ * and the inventory cannot be deleted under it.
  */
 
 export interface InventoryReview {
@@ -79,6 +80,47 @@ export function checkInventory(review: InventoryReview, ctx: AdmissionContext): 
   }
 
   warnings.push(...riskyInventorySettings(machines, users));
+  return { errors, warnings };
+}
+
+export interface InventoryDeletion {
+  /** The request's namespace and name (the stored object's, when the API server sends it). */
+  namespace?: string;
+  name?: string;
+  /** The ConfigMap being deleted, as stored. */
+  oldObject?: unknown;
+}
+
+/**
+ * Deleting an inventory removes every machine of it from the autoscalers that name it. A
+ * machine in the middle of a power operation or a drain would be left half-done (powered but
+ * never joined, a Node tainted and half-emptied, an intent no one settles): refused while any
+ * is, naming each autoscaler and its machines. At rest, the deletion is admitted with a
+ * warning per autoscaler left without machines.
+ */
+export function checkInventoryDeletion(review: InventoryDeletion, ctx: AdmissionContext): Verdict {
+  const old = review.oldObject === undefined || review.oldObject === null ? undefined : withNamespace(review.oldObject, review.namespace);
+  const namespace = old?.metadata?.namespace ?? review.namespace;
+  const name = old?.metadata?.name ?? review.name;
+  // Without the stored object the label cannot be seen: the objectSelector sent it, so it had it.
+  if (old !== undefined && !isInventory(old)) return { errors: [], warnings: [] };
+  const users = ctx.autoscalers().filter((a) => sameInventory(a.spec.inventory, namespace, name));
+  const errors: Issue[] = [];
+  const warnings: Issue[] = [];
+  for (const a of users) {
+    const busy = busyMachines(a);
+    if (busy.length === 0) {
+      warnings.push({ field: '', message: `deleting inventory ${namespace}/${name}: BareMetalAutoscaler ${a.metadata.name} will find no inventory and manage no machine` });
+      continue;
+    }
+    errors.push({
+      field: '',
+      message:
+        `inventory ${namespace}/${name} cannot be deleted while BareMetalAutoscaler ${a.metadata.name} has ${busy.length === 1 ? 'a machine' : `${busy.length} machines`} in flight: ` +
+        `${listSome(busy.map((m) => `${m.name} ${m.what}`), 5)}; deleting it would leave ${busy.length === 1 ? 'it' : 'them'} half-done. ` +
+        'Delete it once their phase is Ready or Off (or point the autoscaler at another inventory first)',
+    });
+  }
   return { errors, warnings };
 }
 

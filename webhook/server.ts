@@ -8,7 +8,7 @@ import { isPlainObject } from '../api/schema-check.js';
 import { checkAutoscaler } from './autoscaler-checks.js';
 import { CertificateWatcher } from './certificates.js';
 import type { AdmissionContext, InventoryView } from './context.js';
-import { checkInventory } from './inventory-checks.js';
+import { checkInventory, checkInventoryDeletion } from './inventory-checks.js';
 import type { VerdictLabel, WebhookMetrics, WebhookName } from './metrics.js';
 import { MalformedReviewError, parseAdmissionReview, reviewResponse, type AdmissionRequest } from './review.js';
 import type { Verdict } from './verdict.js';
@@ -158,8 +158,10 @@ export class WebhookServer {
   }
 
   private async review(webhook: WebhookName, request: AdmissionRequest): Promise<Verdict> {
-    // Only what the configuration registers is checked; a DELETE or CONNECT has nothing to refuse.
-    if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { errors: [], warnings: [] };
+    // Only what the configuration registers is checked: an inventory's DELETE (a machine in
+    // flight depends on it); an autoscaler's DELETE, or a CONNECT, has nothing to refuse.
+    const deletion = request.operation === 'DELETE' && webhook === 'inventory';
+    if (request.operation !== 'CREATE' && request.operation !== 'UPDATE' && !deletion) return { errors: [], warnings: [] };
     const expected = webhook === 'baremetalautoscaler' ? { group: GROUP, kind: KIND } : { group: '', kind: 'ConfigMap' };
     if (request.kind.group !== expected.group || request.kind.kind !== expected.kind) {
       const got = `${request.kind.group === '' ? 'core' : request.kind.group}/${request.kind.kind}`;
@@ -169,6 +171,13 @@ export class WebhookServer {
     if (!(await this.synced())) {
       return { errors: [{ field: '', message: 'the bamel webhook is still loading its caches of autoscalers, inventories and Secrets; retry in a few seconds' }], warnings: [] };
     }
+    if (deletion) {
+      return checkInventoryDeletion(
+        { ...(request.namespace ? { namespace: request.namespace } : {}), ...(request.name ? { name: request.name } : {}), ...(request.oldObject ? { oldObject: request.oldObject } : {}) },
+        this.context(new Map()),
+      );
+    }
+    if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { errors: [], warnings: [] };
     const object = request.object ?? {};
     const oldObject = request.oldObject ?? undefined;
     const operation = request.operation;

@@ -23,6 +23,16 @@ export const TRAFFIC_SINGULAR = 'trafficreport';
 export const TRAFFIC_SHORT_NAMES = ['tr'] as const;
 export const TRAFFIC_API_VERSION = `${GROUP}/${VERSION}`;
 
+/**
+ * The size cap of a report. A Kubernetes object must fit in etcd's request limit (1.5 MiB by
+ * default) with its managedFields (server-side apply lists every pod's key again), so a report
+ * holds at most MAX_REPORT_PODS pods and its `pods` list at most MAX_REPORT_PODS_BYTES of
+ * JSON. The schema enforces the count and every string's length; the agent keeps to both
+ * bounds by leaving out the quietest pods and saying how many in `omittedPods`.
+ */
+export const MAX_REPORT_PODS = 1000;
+export const MAX_REPORT_PODS_BYTES = 512 * 1024;
+
 const rate = (what: string) => Type.Number({ minimum: 0, description: `${what} per second, averaged over the agent's poll interval.` });
 
 export const PodTrafficSchema = Type.Object(
@@ -46,15 +56,21 @@ export const PodTrafficSchema = Type.Object(
 export const TrafficReportSpecSchema = Type.Object(
   {
     nodeName: Type.String({ maxLength: 253, description: 'The node the agent runs on (also the object name).' }),
-    observedAt: Type.String({ format: 'date-time', description: 'When the rates were measured.' }),
+    observedAt: Type.String({ format: 'date-time', maxLength: 64, description: 'When the rates were measured.' }),
     intervalSeconds: Type.Number({ minimum: 0, description: 'The interval the rates are averaged over.' }),
     agent: Type.Optional(Type.String({ maxLength: 253, description: 'The agent that wrote the report (pod name or host, and version).' })),
     pods: Type.Array(PodTrafficSchema, {
-      maxItems: 2000,
-      description: 'Per pod with traffic: rates. Pods without any traffic in the interval are left out.',
+      maxItems: MAX_REPORT_PODS,
+      description: `Per pod with traffic: rates. Pods without any traffic in the interval are left out. At most ${MAX_REPORT_PODS} pods and ${MAX_REPORT_PODS_BYTES / 1024} KiB of JSON: beyond that the agent leaves out the pods with the least traffic (see omittedPods).`,
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['uid'],
     }),
+    omittedPods: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Pods with traffic the agent left out of pods to keep the report within its size cap (the ones with the fewest requests, then bytes, per second). Absent when none were.',
+      }),
+    ),
   },
   { description: 'What the agent of one node measured.' },
 );

@@ -1,5 +1,5 @@
 // The node-addon-api addon over libbpf: open an object file with its tunables, load it,
-// attach its programs (cgroup, tracepoint), read maps in batches into Buffers (decoded in
+// attach its programs (cgroup, tracepoint, raw tracepoint), read maps in batches into Buffers (decoded in
 // TypeScript, bpf/counters.ts), delete entries, read a program's run-time statistics, and
 // destroy links and the object. Every libbpf failure becomes a JS Error carrying `errno`,
 // `code` (EPERM, ...), `operation`, and `libbpfLog` (what libbpf printed, e.g. the
@@ -123,6 +123,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
                            InstanceMethod("load", &BpfObject::Load),
                            InstanceMethod("attachCgroup", &BpfObject::AttachCgroup),
                            InstanceMethod("attachTracepoint", &BpfObject::AttachTracepoint),
+                           InstanceMethod("attachRawTracepoint", &BpfObject::AttachRawTracepoint),
                            InstanceMethod("readMap", &BpfObject::ReadMap),
                            InstanceMethod("deleteKeys", &BpfObject::DeleteKeys),
                            InstanceMethod("programStats", &BpfObject::ProgramStats),
@@ -300,6 +301,20 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     std::string what = std::string("program ") + bpf_program__name(p) + " to tracepoint " + category + ":" + name;
     BeginOperation();
     bpf_link* link = bpf_program__attach_tracepoint(p, category.c_str(), name.c_str());
+    if (!link) throw LibbpfError(env, "attaching " + what, errno);
+    return MakeLink(env, link, what);
+  }
+
+  // attachRawTracepoint(program, name): BPF_RAW_TRACEPOINT_OPEN by the tracepoint's name,
+  // which needs no tracefs (attachTracepoint reads the tracepoint's id there).
+  Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_program* p = Program(env, info[0]);
+    if (info.Length() < 2 || !info[1].IsString()) throw UsageError(env, "attachRawTracepoint(program, name)");
+    std::string name = info[1].As<Napi::String>().Utf8Value();
+    std::string what = std::string("program ") + bpf_program__name(p) + " to raw tracepoint " + name;
+    BeginOperation();
+    bpf_link* link = bpf_program__attach_raw_tracepoint(p, name.c_str());
     if (!link) throw LibbpfError(env, "attaching " + what, errno);
     return MakeLink(env, link, what);
   }

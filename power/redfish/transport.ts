@@ -2,7 +2,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { DriverTimeouts } from '../driver.js';
-import { BmcProtocolError, BmcTimeoutError, BmcUnreachableError, type BmcError } from '../errors.js';
+import { BmcProtocolError, BmcResponseTooLargeError, BmcTimeoutError, BmcUnreachableError, type BmcError } from '../errors.js';
 import type { RedfishResponse } from './messages.js';
 import type { Operation } from '../operation.js';
 import { errorMessage } from '../../kube/errors.js';
@@ -27,8 +27,10 @@ export interface TransportRequest {
   headers?: Record<string, string>;
 }
 
-// Redfish bodies are small; a BMC that sends megabytes is answering something else.
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
+// Redfish bodies are small; a BMC that sends megabytes is answering something else. The
+// same limit holds for the body as sent and once decompressed: a few KiB of gzip can expand
+// to gigabytes (a "gzip bomb"), so decompression stops at the limit.
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 const UNREACHABLE: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'connection refused',
@@ -132,13 +134,34 @@ export class RedfishTransport {
     try {
       const res = await request(`${this.origin}${path}`, { dispatcher: this.agent, method: req.method, headers, body: payload ?? null, signal: op.signal });
       const raw = await readLimited(res.body);
-      const text = decode(raw, res.headers['content-encoding']).toString('utf8');
+      const text = this.decode(op, `${req.method} ${path}`, raw, res.headers['content-encoding']).toString('utf8');
       this.log.debug({ method: req.method, path, status: res.statusCode, ms: Date.now() - started }, 'redfish request');
       return { method: req.method, path, status: res.statusCode, headers: res.headers, body: parseJson(text), text };
     } catch (err) {
       if (op.signal.aborted) throw err;
       throw this.networkError(op, `${req.method} ${path}`, err);
     }
+  }
+
+  /** The body as the Content-Encoding says, decompressed up to MAX_BODY_BYTES and no further. */
+  private decode(op: Operation, what: string, raw: Buffer, encoding: string | string[] | undefined): Buffer {
+    const value = (Array.isArray(encoding) ? encoding[0] : encoding)?.trim().toLowerCase();
+    if (raw.length === 0 || value === undefined || value === '' || value === 'identity') return raw;
+    const limit = { maxOutputLength: MAX_BODY_BYTES };
+    try {
+      if (value === 'gzip' || value === 'x-gzip') return gunzipSync(raw, limit);
+      if (value === 'deflate') return inflateSync(raw, limit);
+      if (value === 'br') return brotliDecompressSync(raw, limit);
+    } catch (err) {
+      if (errorCode(err) === 'ERR_BUFFER_TOO_LARGE') {
+        throw new BmcResponseTooLargeError(
+          `${what}: the answer (${raw.length} bytes, ${value}) decompresses to more than ${describeBytes(MAX_BODY_BYTES)}, the limit for a Redfish answer; not decompressed further`,
+          { address: op.endpoint, operation: op.operation, limitBytes: MAX_BODY_BYTES },
+        );
+      }
+      // Not what the header said: parse it as it came.
+    }
+    return raw;
   }
 
   private networkError(op: Operation, what: string, err: unknown): BmcError {
@@ -157,7 +180,7 @@ export class RedfishTransport {
         hint: "give the BMC's CA certificate in caBundle, or set insecureSkipVerify for a BMC with a self-signed certificate",
       });
     }
-    if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return new BmcProtocolError(`${what}: the answer is larger than ${MAX_BODY_BYTES} bytes`, place);
+    if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return new BmcResponseTooLargeError(`${what}: the answer is larger than ${describeBytes(MAX_BODY_BYTES)}, the limit for a Redfish answer; not read further`, { ...place, limitBytes: MAX_BODY_BYTES });
     const message = errorMessage(err);
     return new BmcUnreachableError(`${what}: ${code ?? message}`, place);
   }
@@ -189,17 +212,8 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(): unknown })
   return Buffer.concat(chunks);
 }
 
-function decode(raw: Buffer, encoding: string | string[] | undefined): Buffer {
-  const value = (Array.isArray(encoding) ? encoding[0] : encoding)?.trim().toLowerCase();
-  if (raw.length === 0 || value === undefined || value === '' || value === 'identity') return raw;
-  try {
-    if (value === 'gzip' || value === 'x-gzip') return gunzipSync(raw);
-    if (value === 'deflate') return inflateSync(raw);
-    if (value === 'br') return brotliDecompressSync(raw);
-  } catch {
-    // Not what the header said: parse it as it came.
-  }
-  return raw;
+function describeBytes(n: number): string {
+  return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB (${n} bytes)` : `${n} bytes`;
 }
 
 function parseJson(text: string): unknown {

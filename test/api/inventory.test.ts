@@ -305,11 +305,13 @@ t.test('quantities', async (t) => {
 });
 
 t.test('duplicate BMC endpoints', async (t) => {
+  // Plain-HTTP Redfish carries the opt-in (credentials in clear), as every such inventory must.
+  const optIn = (address: string): string => (address.startsWith('redfish+http:') ? ', allowInsecureCredentials: true' : '');
   const doc = (a: string, b: string): string =>
     [
       'machines:',
-      `  - {name: a, bmc: {address: "${a}", credentialsSecret: s}, capacity: {cpu: 1, memory: 1Gi}, power: {maxWatts: 1}}`,
-      `  - {name: b, bmc: {address: "${b}", credentialsSecret: s}, capacity: {cpu: 1, memory: 1Gi}, power: {maxWatts: 1}}`,
+      `  - {name: a, bmc: {address: "${a}", credentialsSecret: s${optIn(a)}}, capacity: {cpu: 1, memory: 1Gi}, power: {maxWatts: 1}}`,
+      `  - {name: b, bmc: {address: "${b}", credentialsSecret: s${optIn(b)}}, capacity: {cpu: 1, memory: 1Gi}, power: {maxWatts: 1}}`,
     ].join('\n');
   t.equal(parseInventoryText(doc('redfish+http://127.0.0.1:8001/redfish/v1/Systems/a', 'redfish+http://127.0.0.1:8001/redfish/v1/Systems/b')).ok, true, 'two systems of one Redfish service');
   t.same(errors(parseInventoryText(doc('redfish+http://127.0.0.1:8001/redfish/v1/Systems/a', 'redfish+http://127.0.0.1:8001'))), [
@@ -323,7 +325,8 @@ t.test('duplicate BMC endpoints', async (t) => {
 
 t.test('TLS settings', async (t) => {
   const bmc = (fields: string): string => oneMachine(`bmc: {address: "redfish://10.0.0.11/redfish/v1/Systems/1", credentialsSecret: bmc${fields}}`, CAPACITY, POWER);
-  const insecure = parseInventoryText(bmc(', insecureSkipVerify: true'));
+  // insecureSkipVerify needs the opt-in (see "credentials unprotected"); with it, still a warning.
+  const insecure = parseInventoryText(bmc(', insecureSkipVerify: true, allowInsecureCredentials: true'));
   t.equal(insecure.ok, true);
   t.same(warnings(insecure), [
     "machines[0] (rack-a-01).bmc.insecureSkipVerify: TLS certificate verification is off for an https BMC, so anything answering on its address receives the BMC credentials; set caBundle to the BMC's CA certificate instead",
@@ -380,4 +383,40 @@ t.test('YAML merge keys share blocks between machines', async (t) => {
   const inventory = inventoryOf(parseInventoryText(shared));
   t.same(inventory.machines[1]?.capacityText, { cpu: '8', memory: '32Gi', pods: '110' });
   t.equal(inventory.machines[1]?.name, 'a');
+});
+
+t.test('credentials unprotected (plain HTTP, an unverified host) need bmc.allowInsecureCredentials: true', async (t) => {
+  const doc = (bmc: string): string => ['machines:', '  - name: rack-a-01', '    bmc:', ...bmc.split('\n').map((l) => `      ${l}`), `    ${CAPACITY}`, `    ${POWER}`].join('\n');
+  const http = parseInventoryText(doc('address: redfish+http://10.0.0.11/redfish/v1/Systems/1\ncredentialsSecret: bmc'));
+  t.same(errors(http), [
+    "machines[0] (rack-a-01).bmc.address: redfish+http sends the BMC credentials in clear over HTTP to 10.0.0.11:80 (line 4), where anyone on the network path can read them; use redfish+https:// (with caBundle for the BMC's CA), or, on an isolated BMC network only, opt in with bmc.allowInsecureCredentials: true",
+  ]);
+  t.same(errors(parseInventoryText(doc('address: idrac-redfish+http://10.0.0.12:8080\ncredentialsSecret: bmc'))), [
+    "machines[0] (rack-a-01).bmc.address: idrac-redfish+http sends the BMC credentials in clear over HTTP to 10.0.0.12:8080 (line 4), where anyone on the network path can read them; use idrac-redfish+https:// (with caBundle for the BMC's CA), or, on an isolated BMC network only, opt in with bmc.allowInsecureCredentials: true",
+  ], 'vendor aliases too');
+  const unverified = parseInventoryText(doc('address: redfish+https://10.0.0.13/redfish/v1/Systems/1\ncredentialsSecret: bmc\ninsecureSkipVerify: true'));
+  t.same(errors(unverified), [
+    "machines[0] (rack-a-01).bmc.insecureSkipVerify: true sends the BMC credentials to whatever answers on 10.0.0.13:443 without verifying its certificate (line 6); set caBundle to the BMC's CA certificate and remove insecureSkipVerify, or, on an isolated BMC network only, opt in with bmc.allowInsecureCredentials: true",
+  ]);
+
+  const optedIn = parseInventoryText(doc('address: redfish+http://10.0.0.11/redfish/v1/Systems/1\ncredentialsSecret: bmc\nallowInsecureCredentials: true'));
+  t.equal(optedIn.ok, true, 'with the opt-in: valid');
+  t.same(warnings(optedIn), []);
+  t.equal(inventoryOf(optedIn).machines[0]?.bmc.allowInsecureCredentials, true, 'and the parsed machine says so');
+  t.equal(inventoryOf(parseInventoryText(doc('address: ipmi://10.0.0.1\ncredentialsSecret: bmc'))).machines[0]?.bmc.allowInsecureCredentials, undefined, 'absent without it');
+
+  t.same(errors(parseInventoryText(doc('address: redfish+http://10.0.0.11\ncredentialsSecret: bmc\nallowInsecureCredentials: false'))).length, 1, 'false is no opt-in');
+  t.same(warnings(parseInventoryText(doc('address: ipmi://10.0.0.1\ncredentialsSecret: bmc\nallowInsecureCredentials: true'))), [
+    'machines[0] (rack-a-01).bmc.allowInsecureCredentials: has no effect: the credentials of ipmi are protected here (IPMI RMCP+); remove it',
+  ]);
+  t.same(warnings(parseInventoryText(doc('address: redfish://10.0.0.11\ncredentialsSecret: bmc\nallowInsecureCredentials: true'))), [
+    'machines[0] (rack-a-01).bmc.allowInsecureCredentials: has no effect: the credentials of redfish are protected here (verified TLS); remove it',
+  ]);
+
+  // The ConfigMap forms: lines of the manifest, or of machines.yaml when it comes from the API server.
+  const machinesYaml = doc('address: redfish+http://10.0.0.11/redfish/v1/Systems/1\ncredentialsSecret: bmc');
+  const manifest = ['apiVersion: v1', 'kind: ConfigMap', 'metadata:', '  name: machines', '  labels: {autoscaling.bamel.io/inventory: "true"}', 'data:', '  machines.yaml: |', ...machinesYaml.split('\n').map((l) => `    ${l}`)].join('\n');
+  t.match(errors(parseInventoryText(manifest)), [/^machines\[0\] \(rack-a-01\)\.bmc\.address: redfish\+http sends the BMC credentials in clear .* \(line 11\)/], 'the line in the manifest');
+  const fromApi = parseInventoryConfigMap({ metadata: { name: 'machines', namespace: 'inv', labels: { 'autoscaling.bamel.io/inventory': 'true' } }, data: { 'machines.yaml': machinesYaml } });
+  t.match(errors(fromApi), [/^machines\[0\] \(rack-a-01\)\.bmc\.address: redfish\+http sends .* \(line 4 of machines\.yaml\)/], 'the controller and the webhook refuse it too, with the line in machines.yaml');
 });

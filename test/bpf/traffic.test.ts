@@ -2,7 +2,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { NetLab, bpfSkipReason, run } from '../helpers/netlab.js';
+import { NetLab, bpfSkipReason, run, withoutTracefs } from '../helpers/netlab.js';
 
 /**
  * The eBPF programs for real, through `bamel agent --standalone --json`: two cgroups, each
@@ -30,9 +30,13 @@ interface Row {
   txBytes: number;
 }
 
-function bamelAgent(args: string[], opts: { unprivileged?: boolean } = {}) {
+function bamelAgent(args: string[], opts: { unprivileged?: boolean; withoutTracefs?: boolean } = {}) {
   const node = [process.execPath, ...process.execArgv, 'cmd/bamel.ts', 'agent', ...args];
-  const [cmd, ...argv] = opts.unprivileged ? ['setpriv', '--bounding-set=-all', '--inh-caps=-all', '--ambient-caps=-all', ...node] : node;
+  const [cmd, ...argv] = opts.unprivileged
+    ? ['setpriv', '--bounding-set=-all', '--inh-caps=-all', '--ambient-caps=-all', ...node]
+    : opts.withoutTracefs
+      ? withoutTracefs(node)
+      : node;
   const child = spawn(cmd as string, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -49,10 +53,18 @@ function bamelAgent(args: string[], opts: { unprivileged?: boolean } = {}) {
   return { child, attached, exited };
 }
 
+/**
+ * Programs of ours loaded before these tests began belong to another agent on the machine
+ * (a node's own DaemonSet pod, another checkout's tests): not the agents these tests start.
+ */
+const foreign = new Set<number>(
+  skip ? [] : (JSON.parse(await run('bpftool', ['-j', 'prog', 'show'])) as { id: number; name?: string }[]).filter((p) => ours.includes(p.name ?? '')).map((p) => p.id),
+);
+
 async function ourBpfObjects(cgroupRoot: string): Promise<{ progs: number[]; attachedAtRoot: number }> {
-  const progs = (JSON.parse(await run('bpftool', ['-j', 'prog', 'show'])) as { id: number; name?: string }[]).filter((p) => ours.includes(p.name ?? '')).map((p) => p.id);
-  const cg = JSON.parse((await run('bpftool', ['-j', 'cgroup', 'show', cgroupRoot])).trim() || '[]') as { name?: string }[];
-  return { progs: progs.sort(), attachedAtRoot: cg.filter((p) => ours.includes(p.name ?? '')).length };
+  const progs = (JSON.parse(await run('bpftool', ['-j', 'prog', 'show'])) as { id: number; name?: string }[]).filter((p) => ours.includes(p.name ?? '') && !foreign.has(p.id)).map((p) => p.id);
+  const cg = JSON.parse((await run('bpftool', ['-j', 'cgroup', 'show', cgroupRoot])).trim() || '[]') as { id: number; name?: string }[];
+  return { progs: progs.sort(), attachedAtRoot: cg.filter((p) => ours.includes(p.name ?? '') && !foreign.has(p.id)).length };
 }
 
 async function http1Requests(host: string, port: number, count: number): Promise<void> {
@@ -166,4 +178,44 @@ t.test('without permission: a clear error, a non-zero exit, nothing left attache
   t.equal(out.stdout, '', 'nothing on stdout');
   const after = await ourBpfObjects(lab.cgroupRoot);
   t.same(after, before, 'bpftool shows no new program, nothing attached at the cgroup root');
+});
+
+t.test('tracefs not mounted: the agent attaches every program and counts exactly', { skip }, async (t) => {
+  const lab = new NetLab();
+  t.teardown(() => lab.cleanup());
+  const uid = '5e6f7a8b-2222-4333-8444-555566667777';
+  const host = await lab.startServer(`kubepods/burstable/pod${uid}/cccc`);
+
+  // Its own mount namespace, tracefs and debugfs unmounted there: no tracepoint id can be read.
+  const before = new Set((JSON.parse(await run('bpftool', ['-j', 'link', 'show'])) as { id: number }[]).map((l) => l.id));
+  const agent = bamelAgent(['--standalone', '--duration', '120', '--json'], { withoutTracefs: true });
+  t.teardown(() => agent.child.kill('SIGKILL'));
+  await agent.attached;
+  const during = await ourBpfObjects(lab.cgroupRoot);
+  t.ok(during.attachedAtRoot >= 2, 'the cgroup_skb pair attached at the cgroup root');
+  // Links made since the agent started (another agent on the machine may have its own).
+  const links = (JSON.parse(await run('bpftool', ['-j', 'link', 'show'])) as { id: number; type?: string; prog_id?: number; tp_name?: string }[]).filter((l) => !before.has(l.id));
+  const rawTp = links.filter((l) => l.type === 'raw_tracepoint' && during.progs.includes(l.prog_id ?? -1)).map((l) => l.tp_name);
+  t.ok(rawTp.includes('cgroup_rmdir') && rawTp.includes('tcp_retransmit_skb'), `both hooks attached as raw tracepoints, by name (${rawTp.join(', ')})`);
+
+  await http1Requests(host.address, host.http1Port, 29);
+  await http2Requests(host.address, host.http2Port, 41);
+  await new Promise((r) => setTimeout(r, 300));
+  const s = await host.stats();
+  agent.child.kill('SIGINT');
+  const out = await agent.exited;
+  t.equal(out.code, 0, `agent exit code (stderr: ${out.stderr})`);
+  t.notMatch(out.stderr, /warning/, 'no degraded-hook warning: nothing needed tracefs');
+  const report = JSON.parse(out.stdout) as { cgroupRoot: string; degraded?: string[]; cgroups: Row[] };
+  t.notOk(report.degraded, 'no hook reported as degraded');
+  const rel = host.cgroup.slice(lab.cgroupRoot.length);
+  const row = report.cgroups.find((r) => r.path === rel);
+  if (!t.ok(row, `a row for ${rel}`) || !row) return;
+  t.equal(row.podUid, uid, 'pod UID from the kubelet-style path');
+  t.equal(row.httpRequests, 29, 'HTTP/1.1 requests exact');
+  t.equal(row.http2Requests, 41, 'HTTP/2 requests exact');
+  t.equal(row.syns, s.connections, 'SYNs exact (one per connection the server accepted)');
+  t.ok(row.rxBytes >= s.bytesRead + 40 * row.rxPackets && row.rxBytes <= s.bytesRead + 80 * row.rxPackets, `rx bytes ${row.rxBytes} = payload ${s.bytesRead} + headers`);
+  const after = await ourBpfObjects(lab.cgroupRoot);
+  t.equal(after.attachedAtRoot, 0, 'the agent detached its programs from the cgroup root');
 });

@@ -30,6 +30,26 @@ export function bpfSkipReason(): string | undefined {
   return undefined;
 }
 
+/*
+ * Unmounts every tracefs and debugfs (deepest first) in the calling mount namespace, checks
+ * that no tracepoint id can be read any more (exit 97 when one can), then execs its arguments.
+ */
+const UNMOUNT_TRACEFS = `set -e
+for m in $(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "tracefs" || $(i + 1) == "debugfs") print $5; break } }' /proc/self/mountinfo | sort -r); do
+  umount -l "$m"
+done
+if grep -qE ' - (tracefs|debugfs) ' /proc/self/mountinfo; then echo "tracefs is still mounted" >&2; exit 97; fi
+if [ -e /sys/kernel/tracing/events ] || [ -e /sys/kernel/debug/tracing/events ]; then echo "tracepoints are still reachable" >&2; exit 97; fi
+exec "$@"`;
+
+/**
+ * `argv` run in a private mount namespace of its own where tracefs is not mounted, whatever
+ * the host mounts: a node without tracefs, made by the test (nothing outside it changes).
+ */
+export function withoutTracefs(argv: string[]): string[] {
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', UNMOUNT_TRACEFS, 'sh', ...argv];
+}
+
 export async function run(cmd: string, args: string[]): Promise<string> {
   try {
     return (await execFileP(cmd, args)).stdout;

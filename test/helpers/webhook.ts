@@ -81,10 +81,11 @@ export function post(url: string, body: string | Buffer, opts: { ca: Buffer; age
 let uidCounter = 0;
 
 /** An AdmissionReview v1 as the API server sends it. */
-export function admissionReview(resource: 'baremetalautoscalers' | 'configmaps', operation: 'CREATE' | 'UPDATE', object: unknown, oldObject?: unknown): Record<string, unknown> {
+/** On DELETE, `object` is null and `oldObject` the stored object, as the API server sends them. */
+export function admissionReview(resource: 'baremetalautoscalers' | 'configmaps', operation: 'CREATE' | 'UPDATE' | 'DELETE', object: unknown, oldObject?: unknown): Record<string, unknown> {
   const bma = resource === 'baremetalautoscalers';
   const kind = bma ? { group: 'autoscaling.bamel.io', version: 'v1alpha1', kind: 'BareMetalAutoscaler' } : { group: '', version: 'v1', kind: 'ConfigMap' };
-  const meta = (object as { metadata?: { name?: string; namespace?: string } }).metadata;
+  const meta = ((object ?? oldObject) as { metadata?: { name?: string; namespace?: string } } | null | undefined)?.metadata;
   return {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
@@ -101,7 +102,7 @@ export function admissionReview(resource: 'baremetalautoscalers' | 'configmaps',
       object,
       oldObject: oldObject ?? null,
       dryRun: false,
-      options: { apiVersion: 'meta.k8s.io/v1', kind: operation === 'CREATE' ? 'CreateOptions' : 'UpdateOptions' },
+      options: { apiVersion: 'meta.k8s.io/v1', kind: operation === 'CREATE' ? 'CreateOptions' : operation === 'DELETE' ? 'DeleteOptions' : 'UpdateOptions' },
     },
   };
 }

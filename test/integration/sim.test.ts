@@ -34,7 +34,7 @@ data:
         capacity: {cpu: "16", memory: 64Gi, pods: "110"}
         bootSeconds: 2
       - name: ${redfishName}
-        bmc: {address: "redfish+http://127.0.0.1:${rfPort}/redfish/v1/Systems/${redfishName}", credentialsSecret: bmc}
+        bmc: {address: "redfish+http://127.0.0.1:${rfPort}/redfish/v1/Systems/${redfishName}", credentialsSecret: bmc, allowInsecureCredentials: true}
         labels: {rack: b, bamel.io/test: "${ns}"}
         taints: [{key: gpu, value: "true", effect: NoSchedule}]
         capacity: {cpu: "32", memory: 128Gi, pods: "110", nvidia.com/gpu: "2"}

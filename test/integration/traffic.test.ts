@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import type * as k8s from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { TRAFFIC_PLURAL, type TrafficReport } from '../../api/v1alpha1/trafficreport.js';
-import { NetLab, bpfSkipReason, type TestHost } from '../helpers/netlab.js';
+import { NetLab, bpfSkipReason, withoutTracefs, type TestHost } from '../helpers/netlab.js';
 import { freeTcpPort } from '../helpers/ports.js';
 import { bamelEntry, createKwokNodes, kubeconfigPath, localCluster, repoRoot, waitFor } from './helpers/cluster.js';
 import { startScene, waitForPhase } from './helpers/scene.js';
@@ -21,8 +21,10 @@ import { startScene, waitForPhase } from './helpers/scene.js';
 const skip = bpfSkipReason() ?? false;
 const toleration = { key: 'traffic', operator: 'Equal', value: 'edge', effect: 'NoSchedule' };
 
+/** The agent on a node without tracefs: its own mount namespace, where none is mounted. */
 function startAgent(args: string[]) {
-  const child = spawn(process.execPath, [...bamelEntry(), 'agent', '--kubeconfig', kubeconfigPath, ...args], {
+  const [cmd, ...argv] = withoutTracefs([process.execPath, ...bamelEntry(), 'agent', '--kubeconfig', kubeconfigPath, ...args]);
+  const child = spawn(cmd as string, argv, {
     cwd: repoRoot,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -125,6 +127,10 @@ t.test('a traffic surge on a workload powers on a machine its pods tolerate', { 
     await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: TRAFFIC_PLURAL, name: nodeName }).catch(() => undefined);
   });
   await Promise.race([agent.ready, agent.exited.then((c) => Promise.reject(new Error(`agent exited with ${c}: ${JSON.stringify(agent.logs.slice(-5))}`)))]);
+  const started = agent.logs.find((l) => l.msg === 'agent started') as { attached?: string[] } | undefined;
+  const attached = started?.attached ?? [];
+  t.ok(['cgroup_rmdir', 'tcp_retransmit_skb'].every((tp) => attached.some((a) => a.endsWith(`raw tracepoint ${tp}`))), `without tracefs, both hooks attached as raw tracepoints (${attached.join('; ')})`);
+  t.notOk(agent.logs.some((l) => l.level === 40), 'and no warning about a degraded hook');
 
   const bma = `traffic-${ns.slice(-10)}`;
   await scene.createAutoscaler(bma, {

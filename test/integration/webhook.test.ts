@@ -63,7 +63,7 @@ t.test('kubectl apply through the webhook: bad objects refused with field and fi
   });
   const machine = (name: string, more: Record<string, unknown> = {}) => ({
     name: m(name),
-    bmc: { address: `redfish+http://127.0.0.1:1/redfish/v1/Systems/${m(name)}`, credentialsSecret: 'bmc' },
+    bmc: { address: `redfish+http://127.0.0.1:1/redfish/v1/Systems/${m(name)}`, credentialsSecret: 'bmc', allowInsecureCredentials: true },
     labels: { rack: name.split('-')[0] },
     capacity: { cpu: '16', memory: '64Gi' },
     power: { idleWatts: 100, maxWatts: 400 },
@@ -147,6 +147,14 @@ t.test('kubectl apply through the webhook: bad objects refused with field and fi
     await refused('an inventory without the machine being powered on', inventory('machines', without), 'machines.yaml: machines', new RegExp(`machine ${m('a-1')} is removed while BareMetalAutoscaler ${m('a')} has it being powered on.*keep it listed until its phase is Ready or Off`));
     const moved = machines.map((x) => (x.name === m('a-1') ? { ...x, bmc: { address: 'ipmi://10.1.1.1', credentialsSecret: 'bmc' } } : x));
     await refused('a new BMC address for the machine being powered on', inventory('machines', moved), `machines[0] (${m('a-1')}).bmc.address`, /changed from redfish\+http:\/\/.* Keep the address until its phase is Ready or Off/);
+
+    // Deleting the inventory under it: refused, naming the autoscaler and the machine; the inventory stays.
+    const deleted = await kubectl(['delete', 'configmap', 'machines', '-n', ns, '--wait=false']);
+    refusals++;
+    t.not(deleted.code, 0, 'deleting the inventory: refused');
+    t.match(deleted.stderr, DENIED, 'by the webhook');
+    t.match(deleted.stderr, new RegExp(`inventory ${ns}/machines cannot be deleted while BareMetalAutoscaler ${m('a')} has a machine in flight: ${m('a-1')} being powered on \\(PowerOn operation op-test-1.*Delete it once their phase is Ready or Off`));
+    t.equal((await kubectl(['get', 'configmap', 'machines', '-n', ns, '-o', 'name'])).stdout.trim(), 'configmap/machines', 'the inventory is still there');
 
     const wider = await apply(bma('a', { machineSelector: { matchLabels: { rack: 'a' } }, minMachines: 1, maxMachines: 3 }));
     t.equal(wider.code, 0, `a change that keeps the machine is accepted: ${wider.stderr}`);

@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { pino } from 'pino';
 import { RedfishFakeServer, type FakeRequestRecord } from '../../sim/redfish-fake.js';
 import type { SimFaults } from '../../sim/types.js';
+import { CircuitBreaker } from '../../power/breaker.js';
 import { BmcCredentials } from '../../power/credentials.js';
 import { BmcAuthError, BmcDegradedError, BmcError, BmcTimeoutError, BmcUnreachableError } from '../../power/errors.js';
 import { BmcPool, type BmcPoolOptions, type MachineBmcSpec } from '../../power/pool.js';
@@ -170,22 +172,24 @@ t.test('new credentials: a new driver and a closed breaker', async (t) => {
   const { pool, spec, requests } = await setup(t);
   // The Secret still holds the password the BMC no longer takes.
   const stale = pool.driver(spec, credentials('pool-Old-Pw'));
-  for (let i = 0; i < BREAKER.failureThreshold; i++) t.type(await failure(stale.status()), BmcAuthError);
-  t.match(pool.health(spec.name), { state: 'open', degraded: true, lastFailure: 'BMC_AUTH' });
+  // The first refusal opens the breaker: the calls after it fail fast, without a login.
+  t.type(await failure(stale.status()), BmcAuthError);
+  for (let i = 1; i < BREAKER.failureThreshold; i++) t.type(await failure(stale.status()), BmcDegradedError);
+  t.match(pool.health(spec.name), { state: 'open', degraded: true, lastFailure: 'BMC_AUTH', credentialsRefused: true });
   const logins = () => requests.filter((r) => r.method === 'POST' && r.path === '/redfish/v1/SessionService/Sessions').length;
-  t.equal(logins(), BREAKER.failureThreshold, 'one login per call: a refused login is not retried (accounts lock)');
+  t.equal(logins(), 1, 'one login in all: a refused login is not retried (accounts lock)');
 
   // The same credentials again (a new object, as after a resync of the Secret): same breaker.
   const same = pool.driver(spec, credentials('pool-Old-Pw'));
   t.type(await failure(same.status()), BmcDegradedError, 'unchanged credentials keep the breaker open');
-  t.equal(logins(), BREAKER.failureThreshold);
+  t.equal(logins(), 1);
 
   // The operator fixes the Secret: a new driver with a new, closed breaker.
   const fixed = pool.driver(spec, credentials());
   t.match(pool.health(spec.name), { state: 'closed', degraded: false, consecutiveFailures: 0 });
   t.notOk(pool.health(spec.name)?.retryAt);
   t.equal(await fixed.status(), 'off', 'the call goes to the BMC at once, not at the next probe');
-  t.equal(logins(), BREAKER.failureThreshold + 1, 'with a fresh login');
+  t.equal(logins(), 2, 'with a fresh login');
   t.match(pool.health(spec.name), { state: 'closed', consecutiveFailures: 0 });
 
 });
@@ -215,4 +219,70 @@ t.test('machines are independent, and forget() closes the driver', async (t) => 
   await pool.forget(otherSpec.name);
   t.equal(pool.health(otherSpec.name), undefined);
   t.equal(server.sessionCount, 0, 'forget() logged out');
+});
+
+t.test('a refused login opens the breaker at once: one login, a clear message, the time of the next try', async (t) => {
+  const lines: { level: number; msg: string; machine?: string; retryAt?: string }[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+  const { pool, spec, requests } = await setup(t, { logger, breaker: { ...BREAKER, authOpenMs: 60_000 } });
+  const logins = () => requests.filter((r) => r.method === 'POST' && r.path === '/redfish/v1/SessionService/Sessions').length;
+  const driver = pool.driver(spec, credentials('pool-Wrong-Pw'));
+  const started = Date.now();
+  const refused = await failure(driver.powerOn());
+  t.type(refused, BmcAuthError, 'the refusal itself');
+  t.equal(logins(), 1);
+  const health = pool.health(spec.name);
+  t.match(health, { state: 'open', degraded: true, consecutiveFailures: BREAKER.failureThreshold, lastFailure: 'BMC_AUTH', credentialsRefused: true });
+  const retryAt = health?.retryAt?.getTime() ?? 0;
+  t.ok(retryAt >= started + 60_000 && retryAt <= Date.now() + 60_000, 'open for authOpenMs, not for the short failure period');
+
+  // Past the short open period of other failures: still no login.
+  await sleep(OPEN_MS + 100);
+  for (const call of [() => driver.status(), () => driver.powerOn(), () => driver.powerOff({ force: true })]) {
+    const fast = await failure(call());
+    t.type(fast, BmcDegradedError);
+    t.equal((fast as BmcDegradedError).retryAt.getTime(), retryAt, 'names when it will try again');
+    t.match(fast.message, /the BMC refused the credentials \(BMC_AUTH\): the username or password in the machine's credentials Secret is wrong; not tried again until \d{4}-\d\d-\d\dT[\d:.]+Z/);
+    t.match(fast.message, /fix the Secret: a changed username or password is tried at once/);
+    t.notMatch(fast.message, /pool-Wrong-Pw/, 'no password in the message');
+  }
+  t.equal(logins(), 1, 'one login in all: no account lock-out by retries');
+  const warned = lines.filter((l) => l.level === 40);
+  t.equal(warned.length, 1, 'one warning, for the refusal');
+  t.match(warned[0], { machine: spec.name, retryAt: new Date(retryAt).toISOString(), msg: /the BMC refused the credentials: the username or password .* is wrong; no further login until/ });
+  t.notMatch(JSON.stringify(lines), /pool-Wrong-Pw/, 'no password in the log');
+});
+
+t.test('the breaker on a clock: a refusal opens it for authOpenMs; a probe with the same refusal reopens it; a success closes it', async (t) => {
+  let now = 1_000_000;
+  const breaker = new CircuitBreaker('redfish+https://10.0.0.9', { failureThreshold: 3, openMs: 1_000, maxOpenMs: 8_000, authOpenMs: 300_000, now: () => now });
+  const auth = () => Promise.reject(new BmcAuthError('session login refused (401)', { address: breaker.endpoint, operation: 'power on' }));
+  const unreachable = () => Promise.reject(new BmcUnreachableError('connection refused', { address: breaker.endpoint, operation: 'power on' }));
+  let calls = 0;
+  const ok = () => Promise.resolve(++calls);
+
+  // Other failures still need three in a row.
+  await t.rejects(breaker.run('power on', unreachable), BmcUnreachableError);
+  t.equal(breaker.state, 'closed');
+  t.equal(breaker.openForCredentials, false);
+
+  await t.rejects(breaker.run('power on', auth), BmcAuthError);
+  t.equal(breaker.state, 'open', 'one refusal opens it');
+  t.equal(breaker.openForCredentials, true);
+  t.equal(breaker.retryAt?.getTime(), now + 300_000);
+  now += 299_999;
+  await t.rejects(breaker.run('power on', ok), BmcDegradedError);
+  t.equal(calls, 0, 'nothing reaches the BMC while open');
+
+  now += 1;
+  t.equal(breaker.state, 'half-open');
+  await t.rejects(breaker.run('power on', auth), BmcAuthError, 'the probe is refused too');
+  t.equal(breaker.state, 'open');
+  t.equal(breaker.retryAt?.getTime(), now + 300_000, 'open again for authOpenMs');
+
+  now += 300_000;
+  t.equal(await breaker.run('power on', ok), 1, 'the probe succeeds (the BMC account was fixed)');
+  t.equal(breaker.state, 'closed');
+  t.equal(breaker.openForCredentials, false);
+  t.equal(breaker.consecutiveFailures, 0);
 });

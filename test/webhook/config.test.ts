@@ -35,6 +35,9 @@ t.test('config/webhook: the contract of the issue', async (t) => {
   t.equal(inventory?.clientConfig.service?.path, ROUTES.inventory);
   t.same(inventory?.rules[0]?.resources, ['configmaps']);
   t.same(inventory?.objectSelector, { matchLabels: { 'autoscaling.bamel.io/inventory': 'true' } }, 'only labelled ConfigMaps are sent');
+  t.same(inventory?.rules[1], { apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['configmaps'], scope: 'Namespaced' }, "an inventory's DELETE is sent too");
+  t.equal(inventory?.rules.length, 2);
+  t.equal(bma?.rules.length, 1, "an autoscaler's DELETE is not");
 });
 
 t.test('the local variant: url and caBundle instead of the Service, and an optional extra label', async (t) => {
@@ -46,6 +49,7 @@ t.test('the local variant: url and caBundle instead of the Service, and an optio
   t.same(bma?.objectSelector, { matchLabels: { 'bamel.io/webhook-test': 'x' } });
   t.same(inventory?.objectSelector, { matchLabels: { 'autoscaling.bamel.io/inventory': 'true', 'bamel.io/webhook-test': 'x' } }, 'the inventory label stays');
   t.equal(inventory?.failurePolicy, 'Fail', 'everything else as in config/webhook');
+  t.same(inventory?.rules.flatMap((r) => r.operations), ['CREATE', 'UPDATE', 'DELETE'], 'DELETE of inventories included');
   const plain = localWebhookConfiguration({ url: 'https://127.0.0.1:1', caBundle: 'PEM' }) as unknown as { metadata: { name: string }; webhooks: Webhook[] };
   t.equal(plain.metadata.name, 'bamel-validating-webhook-configuration');
   t.notOk(plain.webhooks[0]?.objectSelector, 'no selector unless asked');

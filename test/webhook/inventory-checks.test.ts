@@ -1,5 +1,5 @@
 import t from 'tap';
-import { checkInventory } from '../../webhook/inventory-checks.js';
+import { checkInventory, checkInventoryDeletion } from '../../webhook/inventory-checks.js';
 import { autoscaler, context, draining, inventoryConfigMap, poweringOn, type MachineEntry } from './fixtures.js';
 
 const machines: MachineEntry[] = [
@@ -102,4 +102,47 @@ t.test('the namespace of the request stands in for an empty one', async (t) => {
   const cm = inventoryConfigMap('', 'machines', machines);
   const v = checkInventory({ operation: 'UPDATE', namespace: 'inv', object: inventoryConfigMap('inv', 'machines', [machines[2] as MachineEntry]), oldObject: cm }, context({ autoscalers: [autoscaler('rack-a', {}, [poweringOn('a-1')])] }));
   t.match(v.errors, [{ message: /machine a-1 is removed/ }]);
+});
+
+t.test('deleting an inventory: refused while a machine of an autoscaler using it is in flight, naming both', async (t) => {
+  const poweringOff = { name: 'a-3', phase: 'PoweringOff' as const, since: '2024-05-01T10:00:00Z' };
+  const withOp = { name: 'a-4', phase: 'Ready' as const, since: '2024-05-01T10:00:00Z', operation: { id: 'op-a-4', action: 'PowerOff' as const, startedAt: '2024-05-01T10:05:00Z' } };
+  const busy = autoscaler('rack-a', {}, [poweringOn('a-1'), draining('a-2'), poweringOff, withOp, { name: 'a-5', phase: 'Ready', since: '2024-05-01T10:00:00Z' }]);
+  const idle = autoscaler('rack-b', { machineSelector: { matchLabels: { rack: 'b' } } }, [{ name: 'b-1', phase: 'Off', since: '2024-05-01T10:00:00Z' }]);
+  const elsewhere = autoscaler('rack-c', { inventory: { namespace: 'inv', name: 'other' } }, [poweringOn('c-1')]);
+
+  const v = checkInventoryDeletion({ namespace: 'inv', name: 'machines', oldObject: stored }, context({ autoscalers: [busy, idle, elsewhere] }));
+  t.equal(v.errors.length, 1, 'one refusal, for the autoscaler with machines in flight');
+  const message = v.errors[0]?.message ?? '';
+  t.match(message, /^inventory inv\/machines cannot be deleted while BareMetalAutoscaler rack-a has 4 machines in flight: /);
+  t.match(message, /a-1 being powered on \(PowerOn operation op-a-1, since 2024-05-01T10:00:00Z\)/, 'an operation in flight');
+  t.match(message, /a-2 being drained/, 'Draining');
+  t.match(message, /a-3 being powered off \(since 2024-05-01T10:00:00Z\)/, 'PoweringOff');
+  t.match(message, /a-4 being powered off \(PowerOff operation op-a-4/, 'an intent in status.machines[].operation, whatever the phase');
+  t.notMatch(message, /a-5/, 'a machine at rest is not named');
+  t.match(message, /Delete it once their phase is Ready or Off/);
+  t.notMatch(message, /rack-c/, "another inventory's autoscaler is not concerned");
+  t.match(v.warnings, [{ message: /deleting inventory inv\/machines: BareMetalAutoscaler rack-b will find no inventory and manage no machine/ }]);
+
+  const one = checkInventoryDeletion({ namespace: 'inv', name: 'machines', oldObject: stored }, context({ autoscalers: [autoscaler('rack-a', {}, [poweringOn('a-1')])] }));
+  t.match(one.errors[0]?.message, /BareMetalAutoscaler rack-a has a machine in flight: a-1 being powered on .*; deleting it would leave it half-done/);
+
+  t.same(checkInventoryDeletion({ namespace: 'inv', name: 'machines', oldObject: stored }, context({ autoscalers: [idle] })).errors, [], 'at rest: admitted');
+  t.same(checkInventoryDeletion({ namespace: 'inv', name: 'machines', oldObject: stored }, context({})), { errors: [], warnings: [] }, 'no autoscaler uses it');
+  t.same(
+    checkInventoryDeletion({ namespace: 'inv', name: 'machines', oldObject: inventoryConfigMap('inv', 'machines', machines, {}) }, context({ autoscalers: [busy] })),
+    { errors: [], warnings: [] },
+    'a ConfigMap that is not an inventory is not ours',
+  );
+  t.equal(checkInventoryDeletion({ namespace: 'inv', name: 'machines' }, context({ autoscalers: [busy] })).errors.length, 1, 'without the stored object: by the request\'s namespace and name');
+  t.equal(checkInventoryDeletion({ namespace: 'inv', oldObject: inventoryConfigMap('', 'machines', machines) }, context({ autoscalers: [busy] })).errors.length, 1, "the request's namespace stands in for an empty one");
+});
+
+t.test('credentials in clear or to an unverified host are refused without the opt-in, naming the field and the line', async (t) => {
+  const http = checkInventory({ operation: 'CREATE', object: inventoryConfigMap('inv', 'machines', [{ name: 'h-1', address: 'redfish+http://10.0.0.7/redfish/v1/Systems/1' }]) }, context({}));
+  t.match(http.errors, [{ field: 'machines.yaml: machines[0] (h-1).bmc.address', message: /^redfish\+http sends the BMC credentials in clear over HTTP to 10\.0\.0\.7:80 \(line 4 of machines\.yaml\).*opt in with bmc\.allowInsecureCredentials: true$/ }]);
+  const optedIn = inventoryConfigMap('inv', 'machines', [{ name: 'h-1', address: 'redfish+http://10.0.0.7/redfish/v1/Systems/1' }]);
+  const data = optedIn.data as Record<string, string>;
+  data['machines.yaml'] = (data['machines.yaml'] ?? '').replace('credentialsSecret: bmc', 'credentialsSecret: bmc\n      allowInsecureCredentials: true');
+  t.same(checkInventory({ operation: 'CREATE', object: optedIn }, context({})).errors, [], 'with bmc.allowInsecureCredentials: true, admitted');
 });

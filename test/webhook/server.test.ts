@@ -10,7 +10,7 @@ import { WebhookMetrics } from '../../webhook/metrics.js';
 import { WebhookServer, type WebhookStores } from '../../webhook/server.js';
 import { malformedBodies } from '../helpers/malformed-reviews.js';
 import { admissionReview, post, webhookCerts, type WebhookCerts } from '../helpers/webhook.js';
-import { autoscaler, inventoryConfigMap } from './fixtures.js';
+import { autoscaler, inventoryConfigMap, poweringOn } from './fixtures.js';
 import { parseBindAddress } from '../../kube/net.js';
 
 /** The real HTTPS server in this process, over stores filled by the test. */
@@ -129,6 +129,26 @@ t.test('an inventory missing from the cache is read live; found or not, the answ
   t.match(metrics, /bamel_webhook_inventory_lookups_total\{source="live"\} 1/);
   t.match(metrics, /bamel_webhook_inventory_lookups_total\{source="missing"\} 1/);
   t.match(metrics, /bamel_webhook_inventory_lookups_total\{source="cache"\} 1/);
+});
+
+t.test('DELETE of an inventory: refused while a machine depending on it is in flight, admitted at rest', async (t) => {
+  const { url, stores, registry } = await start(t);
+  const stored = inventoryConfigMap('inv', 'machines', [{ name: 'a-1', labels: { rack: 'a' } }, { name: 'b-1', labels: { rack: 'b' } }]);
+  const atRest = response((await post(`${url}/validate/inventory`, JSON.stringify(admissionReview('configmaps', 'DELETE', null, stored)), { ca: certs.ca })).json);
+  t.match(atRest, { allowed: true, warnings: [/deleting inventory inv\/machines: BareMetalAutoscaler rack-a will find no inventory/] }, 'no machine in flight: admitted, with a warning');
+
+  stores.autoscalers.add(autoscaler('rack-b', { machineSelector: { matchLabels: { rack: 'b' } } }, [poweringOn('b-1')]));
+  const review = admissionReview('configmaps', 'DELETE', null, stored);
+  const denied = response((await post(`${url}/validate/inventory`, JSON.stringify(review), { ca: certs.ca })).json);
+  t.equal(denied.uid, (review.request as { uid: string }).uid);
+  t.equal(denied.allowed, false);
+  t.equal(denied.status?.code, 403);
+  t.match(denied.status?.message, /^inventory inv\/machines cannot be deleted while BareMetalAutoscaler rack-b has a machine in flight: b-1 being powered on \(PowerOn operation op-b-1/);
+
+  // An autoscaler's DELETE is still not judged.
+  const bmaDelete = admissionReview('baremetalautoscalers', 'DELETE', null, bma('rack-b', {}));
+  t.match(response((await post(`${url}/validate/baremetalautoscaler`, JSON.stringify(bmaDelete), { ca: certs.ca })).json), { allowed: true });
+  t.match(await registry.metrics(), /bamel_webhook_requests_total\{webhook="inventory",verdict="denied"\} 1/);
 });
 
 t.test('until the caches are synced, requests are refused with a reason (never judged on an empty cache)', async (t) => {

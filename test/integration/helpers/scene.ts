@@ -62,7 +62,8 @@ export async function startScene(t: Teardown, prefix: string, machines: SceneMac
     const address = m.protocol === 'ipmi' ? `ipmi://127.0.0.1:${await freeUdpPort()}` : `redfish+http://127.0.0.1:${rfPort}/redfish/v1/Systems/${name}`;
     entries.push({
       name,
-      bmc: { address, credentialsSecret: 'bmc' },
+      // The Redfish fake speaks plain HTTP on loopback: the credentials travel in clear, so the opt-in.
+      bmc: { address, credentialsSecret: 'bmc', ...(m.protocol === 'ipmi' ? {} : { allowInsecureCredentials: true }) },
       labels: { 'bamel.io/test': ns, ...m.labels },
       ...(m.taints ? { taints: m.taints } : {}),
       capacity: { cpu: String(m.cpu), memory: m.memory, pods: '110', ...m.extra },
