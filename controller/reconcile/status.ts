@@ -51,7 +51,7 @@ export function buildStatus(input: StatusInput): BareMetalAutoscalerStatus {
           type: 'BMCDegraded',
           status: 'True',
           reason: 'CircuitOpen',
-          message: input.degraded.map((d) => `${d.machine}: ${d.health.consecutiveFailures} failures (last ${d.health.lastFailure ?? '?'}), next try ${d.health.retryAt?.toISOString() ?? '?'}`).join('; '),
+          message: input.degraded.map((d) => `${d.machine}: ${d.health.credentialsRefused ? 'the BMC refused its credentials, ' : ''}${d.health.consecutiveFailures} failures (last ${d.health.lastFailure ?? '?'}), next try ${d.health.retryAt?.toISOString() ?? '?'}`).join('; '),
         }
       : { type: 'BMCDegraded', status: 'False', reason: 'Healthy', message: 'every BMC answered its last request' },
     generation,

@@ -113,12 +113,12 @@ t.test('BMCDegraded lists the BMCs whose breaker is open', async (t) => {
   const s = buildStatus(
     input({
       degraded: [
-        { machine: 'a', health: { endpoint: 'ipmi://10.0.0.1:623', state: 'open', degraded: true, consecutiveFailures: 3, lastFailure: 'connect ECONNREFUSED', retryAt: new Date(T0 + 60_000) } },
-        { machine: 'b', health: { endpoint: 'ipmi://10.0.0.2:623', state: 'open', degraded: true, consecutiveFailures: 5 } },
+        { machine: 'a', health: { endpoint: 'ipmi://10.0.0.1:623', state: 'open', degraded: true, credentialsRefused: false, consecutiveFailures: 3, lastFailure: 'connect ECONNREFUSED', retryAt: new Date(T0 + 60_000) } },
+        { machine: 'b', health: { endpoint: 'ipmi://10.0.0.2:623', state: 'open', degraded: true, credentialsRefused: true, consecutiveFailures: 5 } },
       ],
     }),
   );
-  t.same(brief(condition(s, 'BMCDegraded')), ['True', 'CircuitOpen', `a: 3 failures (last connect ECONNREFUSED), next try ${iso(T0 + 60_000)}; b: 5 failures (last ?), next try ?`]);
+  t.same(brief(condition(s, 'BMCDegraded')), ['True', 'CircuitOpen', `a: 3 failures (last connect ECONNREFUSED), next try ${iso(T0 + 60_000)}; b: the BMC refused its credentials, 5 failures (last ?), next try ?`]);
   t.same(brief(condition(buildStatus(input()), 'BMCDegraded')), ['False', 'Healthy', 'every BMC answered its last request']);
 });
 
