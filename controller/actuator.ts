@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ParsedMachine } from '../api/inventory.js';
 import type { Operation } from '../api/v1alpha1/baremetalautoscaler.js';
 import type { BmcCredentials } from '../power/credentials.js';
-import { isBmcError } from '../power/errors.js';
+import { FencedError, isBmcError } from '../power/errors.js';
 import type { BmcPool } from '../power/pool.js';
 import type { OperationOutcome, PowerObservation } from './lifecycle.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -124,6 +124,14 @@ export class Actuator {
         this.opts.metrics.powerOperations.inc({ action, result: result.alreadyInState ? 'already' : 'ok', driver: driverKind });
         log.info({ state: result.state, alreadyInState: result.alreadyInState, method: result.method, ms: result.durationMs }, 'power operation done');
       } catch (err) {
+        if (err instanceof FencedError || (signal.aborted && this.leadership?.aborted === true)) {
+          // Not a failure of the machine: this replica stopped leading before (or while) it
+          // could act. The intent stays in status; whoever leads next settles it.
+          if (this.ops.get(machine.name)?.outcome === outcome) this.ops.delete(machine.name);
+          this.opts.metrics.powerOperations.inc({ action, result: 'fenced', driver: driverKind });
+          log.warn({ err: errorMessage(err) }, 'power operation not made: this replica no longer leads');
+          return;
+        }
         const code = isBmcError(err) ? err.code : 'ERROR';
         const message = errorMessage(err);
         Object.assign(outcome, { done: true, ok: false, error: message, finishedAt: this.now() });

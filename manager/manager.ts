@@ -12,7 +12,8 @@ import { Actuator } from '../controller/actuator.js';
 import { Drainer } from '../controller/drain.js';
 import { EventRecorder, podRef } from '../kube/events.js';
 import { ResourceInformer } from '../kube/informer.js';
-import { LeaderElector, LeadershipLostError } from '../kube/leader.js';
+import { LeaderElector } from '../kube/leader.js';
+import { FencedError } from '../power/errors.js';
 import { ControllerMetrics } from '../controller/metrics.js';
 import { WorkQueue } from '../kube/queue.js';
 import { FEASIBILITY_ANNOTATION, PodVerdicts } from '../controller/verdict.js';
@@ -401,11 +402,12 @@ export class Manager {
 
   /** Throws unless this replica holds the lease with the fencing margin left (leader election on). */
   private fence(): void {
-    const margin = this.opts.fencingMarginMs ?? 1000;
+    // At most a quarter of the renew deadline: short test leases keep a window to act in.
+    const margin = Math.min(this.opts.fencingMarginMs ?? 1000, (this.opts.renewDeadlineMs ?? 10_000) / 4);
     if (this.elector?.holds(margin)) return;
     this.metrics.fenced.inc();
     this.opts.logger.warn({ marginMs: margin }, 'BMC call refused: this replica does not hold the lease with the fencing margin');
-    throw new LeadershipLostError(`${this.identity} does not hold the lease ${this.opts.namespace}/${this.opts.leaseName ?? 'bamel-manager'} with ${margin} ms to spare: no BMC call`);
+    throw new FencedError(`${this.identity} does not hold the lease ${this.opts.namespace}/${this.opts.leaseName ?? 'bamel-manager'} with ${margin} ms to spare: no BMC call`);
   }
 
   /** The reconcile that has run longer than the watchdog allows, if one has. */

@@ -1,4 +1,4 @@
-import { BmcDegradedError, isBmcError } from './errors.js';
+import { BmcDegradedError, FencedError, isBmcError } from './errors.js';
 import { errorMessage } from '../kube/errors.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -112,6 +112,7 @@ export class CircuitBreaker {
   private onFailure(err: unknown, probe: boolean): void {
     if (isBmcError(err) && (err.code === 'BMC_REFUSED' || err.code === 'BMC_DEGRADED')) return;
     if (err instanceof Error && err.name === 'AbortError') return;
+    if (err instanceof FencedError) return;
     this.failures++;
     this.lastError = isBmcError(err) ? err.code : errorMessage(err);
     this.credentialsRefused = isBmcError(err) && err.code === 'BMC_AUTH';

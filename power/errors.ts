@@ -109,3 +109,15 @@ export class BmcDegradedError extends BmcError {
 export function isBmcError(err: unknown): err is BmcError {
   return err instanceof BmcError;
 }
+
+/**
+ * A power change refused before it was sent, because the caller no longer may make it (the
+ * controller's replica does not hold its lease: OperationOptions.fence). Not a fault of the
+ * BMC: the breaker does not count it, and the intent stays for the next leader to settle.
+ */
+export class FencedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FencedError';
+  }
+}

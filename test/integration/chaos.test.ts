@@ -11,7 +11,7 @@ import { startScene, waitForPhase } from './helpers/scene.js';
 const SECONDS = Number(process.env.BAMEL_CHAOS_SECONDS ?? 180);
 const MACHINES = 8;
 const MAX = 5;
-const LEASE = ['--leader-elect', '--lease-duration', '2', '--renew-deadline', '1.5', '--retry-period', '0.25', '--bmc-operation-timeout', '4', '--settle-grace', '0.5'];
+const LEASE = ['--leader-elect', '--lease-duration', '2', '--renew-deadline', '1.5', '--retry-period', '0.25', '--bmc-operation-timeout', '5', '--settle-grace', '0.5'];
 
 t.test(`chaos for ${SECONDS} s: pods in waves, the leader paused, resumed and killed at random`, async (t) => {
   // A seeded sequence, printed, so a failing run can be replayed (BAMEL_CHAOS_SEED).

@@ -16,8 +16,8 @@ import { startScene, waitForPhase, type Scene } from './helpers/scene.js';
 const REPEATS = Number(process.env.BAMEL_FAILOVER_REPEATS ?? 20);
 const TRIALS = Number(process.env.BAMEL_FENCE_TRIALS ?? 30);
 // Short leases, and an operation timeout short enough that an intent that never reached its
-// BMC is decided again 4.5 s after the new leader first saw it.
-const LEASE = ['--leader-elect', '--lease-duration', '2', '--renew-deadline', '1.5', '--retry-period', '0.25', '--bmc-operation-timeout', '4', '--settle-grace', '0.5'];
+// BMC is decided again 5.5 s after the new leader first saw it.
+const LEASE = ['--leader-elect', '--lease-duration', '2', '--renew-deadline', '1.5', '--retry-period', '0.25', '--bmc-operation-timeout', '5', '--settle-grace', '0.5'];
 
 const pad = (i: number): string => String(i).padStart(2, '0');
 
