@@ -62,9 +62,11 @@ grep '"event":"ready"' "$logs/demo-sim.log" | head -1 | cut -c1-300
 printf 'bamel bmc status --inventory config/samples/inventory.yaml --machine rack-a-01: '
 bamel bmc status --inventory config/samples/inventory.yaml --machine rack-a-01
 
+# The demo's own scenes (extender, fencing) run their own managers over the autoscalers
+# labelled demo=...; this one takes every other autoscaler.
 step "bamel manager: leader-elected controller (logs in .local/logs/demo-manager.log)"
 node dist/cmd/bamel.js manager --namespace bamel-system --leader-elect --metrics-bind-address 127.0.0.1:18080 \
-  --health-probe-bind-address 127.0.0.1:18081 --extender-bind-address 0 2> "$logs/demo-manager.log" > /dev/null &
+  --health-probe-bind-address 127.0.0.1:18081 --extender-bind-address 0 --autoscaler-selector '!demo' 2> "$logs/demo-manager.log" > /dev/null &
 pids+=($!)
 echo $! >> "$pidfile"
 for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break; sleep 0.2; done
@@ -142,5 +144,6 @@ curl -fsS http://127.0.0.1:18080/metrics > "$logs/demo-metrics.txt"
 grep -E '^bamel_(controller_machines\{autoscaler="rack-b-gpu"|power_operations_total|controller_decisions_total|controller_drains_total|controller_evictions_total)' "$logs/demo-metrics.txt" || true
 
 hack/demo-traffic.sh   # traffic pressure through the eBPF agent (skips without root or BPF)
+hack/demo-fencing.sh   # a frozen leader, thawed after the takeover, touches no BMC
 
 printf '\nThe cluster stays up (export KUBECONFIG=%s; make cluster-down stops it); the simulator and the manager stop with the demo.\n' "$KUBECONFIG"
