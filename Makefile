@@ -87,8 +87,20 @@ cluster-down: ## stop the local cluster's processes (only those it started)
 cluster-status: ## show the local cluster's processes and health
 	@hack/cluster.sh status
 
+##@ Image
+# The image's tag (and the registry reference for docker-push).
+IMG ?= bamel-autoscaler:dev
+.PHONY: image docker-build docker-push
+image: build ## build the OCI archive dist/bamel-autoscaler.oci.tar tagged IMG (no Docker engine needed); prints digest and size
+	@hack/image.sh build $(IMG)
+
+docker-build: image ## alias of make image (the image is built without a Docker engine)
+
+docker-push: ## push dist/bamel-autoscaler.oci.tar to the registry reference IMG (skopeo)
+	@hack/image.sh push $(IMG)
+
 ##@ Deployment
-.PHONY: install uninstall deploy undeploy build-installer docker-build
+.PHONY: install uninstall
 install: ## install the CRDs into the cluster of the current kubeconfig
 	@test -x $(KUBECTL) || $(MAKE) binaries
 	KUBECONFIG=$(KUBECONFIG) $(KUBECTL) apply --server-side -f config/crd/bases
@@ -99,9 +111,6 @@ uninstall: ## remove the CRDs (and with them every BareMetalAutoscaler) from the
 	@test -x $(KUBECTL) || $(MAKE) binaries
 	KUBECONFIG=$(KUBECONFIG) $(KUBECTL) delete --ignore-not-found -f config/crd/bases
 
-deploy undeploy build-installer docker-build:
-	@echo "make $@: not available yet; it arrives with the packaging work (the manager, its image and the Helm chart)." >&2
-	@exit 2
 
 ##@ Test and demo
 .PHONY: test test-unit test-integration demo
