@@ -29,7 +29,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 .PHONY: binaries
-binaries: ## build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok into $(BAMEL_CACHE)
+binaries: ## build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kwok, helm and kubeconform into $(BAMEL_CACHE)
 	@hack/build-binaries.sh
 
 ##@ Build
@@ -110,6 +110,36 @@ install: ## install the CRDs into the cluster of the current kubeconfig
 uninstall: ## remove the CRDs (and with them every BareMetalAutoscaler) from the current cluster
 	@test -x $(KUBECTL) || $(MAKE) binaries
 	KUBECONFIG=$(KUBECONFIG) $(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+# DEPLOY_WITH=helm deploys the chart (helm upgrade --install) instead of config/default.
+DEPLOY_WITH ?= kustomize
+export DEPLOY_WITH
+.PHONY: deploy undeploy build-installer helm-lint
+deploy: ## install bamel (config/default, image IMG) into the cluster of the current kubeconfig; DEPLOY_WITH=helm for the chart
+	@test -x $(KUBECTL) || $(MAKE) binaries
+	@KUBECONFIG=$(KUBECONFIG) hack/deploy.sh deploy $(IMG)
+
+undeploy: ## remove what deploy installed (the CRDs, your autoscalers, inventories and the namespace stay)
+	@KUBECONFIG=$(KUBECONFIG) hack/deploy.sh undeploy
+
+build-installer: ## write dist/install.yaml: the whole install (config/default) with the image IMG
+	@test -x $(KUBECTL) || $(MAKE) binaries
+	@hack/deploy.sh installer $(IMG)
+
+helm-lint: ## helm lint the chart (strict)
+	@test -x $(BIN)/helm || $(MAKE) binaries
+	$(BIN)/helm lint --strict helm/bamel-autoscaler
+
+##@ The real node (root only)
+.PHONY: node-up node-down node-status
+node-up: system-deps binaries cluster-up ## containerd and a kubelet registered to the local cluster, with the image IMG imported (make image first)
+	@hack/node.sh up $(IMG)
+
+node-down: ## stop the real node (kubelet, containerd, the bridge)
+	@hack/node.sh down
+
+node-status: ## show the real node
+	@hack/node.sh status
 
 
 ##@ Test and demo
