@@ -232,8 +232,14 @@ t.test('the install on a real node', { skip: asRoot ? false : 'needs root (conta
   t.equal(un.code, 0, `helm uninstall\n${un.stderr}`);
   installed = un.code !== 0;
   t.comment(`helm uninstall --wait: ${seconds(t5)}`);
-  const left = await kubectl(['get', 'all,serviceaccounts,roles,rolebindings,secrets,leases,poddisruptionbudgets,configmaps', '-A', '-l', 'app.kubernetes.io/name=bamel-autoscaler', '-o', 'name']);
-  t.equal(left.stdout.trim(), '', 'no namespaced object of the release is left');
+  // Deleted at once; the pods take their grace period to go.
+  let left = '';
+  const gone = await waitFor('the release gone', 90_000, async () => {
+    const r = await kubectl(['get', 'all,serviceaccounts,roles,rolebindings,secrets,leases,poddisruptionbudgets,configmaps', '-A', '-l', 'app.kubernetes.io/name=bamel-autoscaler', '-o', 'name']);
+    left = r.stdout.trim();
+    return r.code === 0 && left === '';
+  }).catch(() => false);
+  t.ok(gone, `no namespaced object of the release is left${left ? `: ${left}` : ''}`);
   const clusterLeft = await kubectl(['get', 'clusterroles,clusterrolebindings,validatingwebhookconfigurations', '-o', 'name']);
   t.notMatch(clusterLeft.stdout, /bamel/, 'no cluster-wide object of the release is left');
   t.equal((await kubectl(['get', 'bma', autoscaler, '-o', 'name'])).code, 0, 'the autoscaler (the user owns it) is kept');
