@@ -142,5 +142,6 @@ curl -fsS http://127.0.0.1:18080/metrics > "$logs/demo-metrics.txt"
 grep -E '^bamel_(controller_machines\{autoscaler="rack-b-gpu"|power_operations_total|controller_decisions_total|controller_drains_total|controller_evictions_total)' "$logs/demo-metrics.txt" || true
 
 hack/demo-traffic.sh   # traffic pressure through the eBPF agent (skips without root or BPF)
+hack/demo-install.sh   # the image, a real node and the Helm chart on it (skips without root)
 
 printf '\nThe cluster stays up (export KUBECONFIG=%s; make cluster-down stops it); the simulator and the manager stop with the demo.\n' "$KUBECONFIG"
