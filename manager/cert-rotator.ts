@@ -61,6 +61,8 @@ export class CertRotator {
   private written = '';
   private ticking: Promise<void> | undefined;
   private configMissingLogged = false;
+  private injected = false;
+  private stopped = false;
 
   constructor(opts: CertRotatorOptions) {
     this.opts = {
@@ -83,27 +85,36 @@ export class CertRotator {
   async ensure(): Promise<ServingPair> {
     const pair = await this.ensureSecret();
     await this.writeFiles(pair);
-    await this.injectCaBundle(pair.caPem).catch((err: unknown) =>
-      this.opts.logger.warn({ err: errorMessage(err), configuration: this.opts.webhookConfigurationName }, 'cannot update the webhook caBundle yet; retrying'),
-    );
+    this.injected = await this.injectCaBundle(pair.caPem).catch((err: unknown) => {
+      this.opts.logger.warn({ err: errorMessage(err), configuration: this.opts.webhookConfigurationName }, 'cannot update the webhook caBundle yet; retrying');
+      return false;
+    });
     return pair;
   }
 
-  /** Checks again every interval (renewal, a caBundle reset by an upgrade or a human). */
+  /**
+   * Checks again every interval (renewal, a caBundle reset by an upgrade or a human); every
+   * 2 s while the webhook configuration has not got the CA (an install creates it beside
+   * the pods, and until then admission fails).
+   */
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.ticking) return;
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
       this.ticking = this.ensure()
         .then(() => undefined)
         .catch((err: unknown) => this.opts.logger.error({ err: errorMessage(err), secret: `${this.opts.namespace}/${this.opts.secretName}` }, 'certificate rotation failed; retrying'))
-        .finally(() => (this.ticking = undefined));
-    }, this.opts.checkIntervalMs);
+        .finally(() => {
+          this.ticking = undefined;
+          this.timer = undefined;
+          this.start();
+        });
+    }, this.injected ? this.opts.checkIntervalMs : Math.min(2000, this.opts.checkIntervalMs));
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.ticking;
   }
@@ -235,9 +246,10 @@ export class CertRotator {
     this.opts.logger.info({ dirs: this.opts.certDirs, serial: cert.serialNumber, notAfter: cert.validTo }, 'serving certificate written');
   }
 
-  private async injectCaBundle(caPem: string): Promise<void> {
+  /** True once the configuration carries the CA (or none is to be kept current). */
+  private async injectCaBundle(caPem: string): Promise<boolean> {
     const name = this.opts.webhookConfigurationName;
-    if (!name) return;
+    if (!name) return true;
     const bundle = Buffer.from(caPem).toString('base64');
     for (let attempt = 0; attempt < 3; attempt++) {
       let config: k8s.V1ValidatingWebhookConfiguration;
@@ -247,23 +259,24 @@ export class CertRotator {
         if (err instanceof k8s.ApiException && err.code === 404) {
           if (!this.configMissingLogged) this.opts.logger.info({ configuration: name }, 'no ValidatingWebhookConfiguration to inject the CA into (yet)');
           this.configMissingLogged = true;
-          return;
+          return false;
         }
         throw err;
       }
       this.configMissingLogged = false;
       const stale = (config.webhooks ?? []).filter((w) => w.clientConfig.caBundle !== bundle);
-      if (stale.length === 0) return;
+      if (stale.length === 0) return true;
       for (const w of stale) w.clientConfig.caBundle = bundle;
       try {
         await this.admission.replaceValidatingWebhookConfiguration({ name, body: config });
         this.opts.logger.info({ configuration: name, webhooks: stale.map((w) => w.name) }, 'webhook caBundle updated');
-        return;
+        return true;
       } catch (err) {
         if (err instanceof k8s.ApiException && err.code === 409) continue;
         throw err;
       }
     }
+    return false;
   }
 }
 
