@@ -61,7 +61,15 @@ start() { # name match command...
   log "starting $name"
   echo "$match" > "$pids/$name.match"
   setsid "$@" > "$logs/$name.log" 2>&1 < /dev/null &
-  echo $! > "$pids/$name.pid"
+  local pid=$!
+  echo "$pid" > "$pids/$name.pid"
+  # Until the exec has happened /proc shows the forked shell: wait for it (or the exit), so
+  # that a check right after does not take a starting process for a dead one.
+  for _ in $(seq 1 100); do
+    [[ -r "/proc/$pid/cmdline" ]] || break
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$match" && break
+    sleep 0.05
+  done
 }
 
 stop() { # name

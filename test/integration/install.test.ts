@@ -48,12 +48,13 @@ t.test('the install on a real node', { skip: asRoot ? false : 'needs root (conta
   // --- the real node ------------------------------------------------------------------------
   const env = { BAMEL_IMAGE_ARCHIVE: archive, IMG };
   const wasUp = (await run(join(repoRoot, 'hack', 'node.sh'), ['status'])).code === 0;
+  // The node this test starts, it stops (also when starting it failed half-way).
+  if (!wasUp) t.teardown(async () => void (await run(join(repoRoot, 'hack', 'node.sh'), ['down'], { timeoutMs: 120_000 })));
   const t1 = Date.now();
   const up = await run(join(repoRoot, 'hack', 'node.sh'), wasUp ? ['import', IMG] : ['up', IMG], { env, timeoutMs: 300_000 });
   t.equal(up.code, 0, `hack/node.sh ${wasUp ? 'import' : 'up'}\n${up.stderr.slice(-3000)}`);
   if (up.code !== 0) return;
   t.comment(`node ${wasUp ? 'was up; image imported' : 'up'} in ${seconds(t1)}`);
-  if (!wasUp) t.teardown(async () => void (await run(join(repoRoot, 'hack', 'node.sh'), ['down'], { timeoutMs: 120_000 })));
   const nodeEnv = Object.fromEntries(
     (await run(join(repoRoot, 'hack', 'node.sh'), ['env'])).stdout
       .trim()
