@@ -227,6 +227,18 @@ t.test('the install on a real node', { skip: asRoot ? false : 'needs root (conta
   t.same(forbidden, [], 'no forbidden in the managers logs');
   t.match(logs.stdout, /serving certificate (issued|written)/, 'the managers made their certificate');
 
+  // --- SIGTERM: the leader stops well inside its grace period and the other replica leads ------
+  const t6 = Date.now();
+  const del = await kubectl(['-n', SYSTEM, 'delete', 'pod', leader, '--wait=true', '--timeout=60s'], { timeoutMs: 90_000 });
+  const stopSeconds = (Date.now() - t6) / 1000;
+  t.equal(del.code, 0, `the leader pod deleted\n${del.stderr}`);
+  t.ok(stopSeconds < 20, `the leader stopped in ${stopSeconds.toFixed(1)} s (terminationGracePeriodSeconds 30)`);
+  const next = await waitFor('a new leader', 60_000, async () => {
+    const r = await kubectl(['-n', SYSTEM, 'get', 'lease', 'bamel-manager', '-o', 'jsonpath={.spec.holderIdentity}']);
+    return r.stdout !== '' && !r.stdout.startsWith(`${leader}_`) ? r.stdout : false;
+  });
+  t.ok(next, `${next.split('_')[0] ?? next} leads after ${seconds(t6)}`);
+
   // --- helm uninstall leaves what the user owns -------------------------------------------------
   const t5 = Date.now();
   const un = await helm(['uninstall', RELEASE, '--namespace', SYSTEM, '--wait', '--timeout', '2m'], 150_000);
