@@ -29,7 +29,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 .PHONY: binaries
-binaries: ## build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok into $(BAMEL_CACHE)
+binaries: ## build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kwok, helm and kubeconform into $(BAMEL_CACHE)
 	@hack/build-binaries.sh
 
 ##@ Build
@@ -87,8 +87,20 @@ cluster-down: ## stop the local cluster's processes (only those it started)
 cluster-status: ## show the local cluster's processes and health
 	@hack/cluster.sh status
 
+##@ Image
+# The image's tag (and the registry reference for docker-push).
+IMG ?= bamel-autoscaler:dev
+.PHONY: image docker-build docker-push
+image: build ## build the OCI archive dist/bamel-autoscaler.oci.tar tagged IMG (no Docker engine needed); prints digest and size
+	@hack/image.sh build $(IMG)
+
+docker-build: image ## alias of make image (the image is built without a Docker engine)
+
+docker-push: ## push dist/bamel-autoscaler.oci.tar to the registry reference IMG (skopeo)
+	@hack/image.sh push $(IMG)
+
 ##@ Deployment
-.PHONY: install uninstall deploy undeploy build-installer docker-build
+.PHONY: install uninstall
 install: ## install the CRDs into the cluster of the current kubeconfig
 	@test -x $(KUBECTL) || $(MAKE) binaries
 	KUBECONFIG=$(KUBECONFIG) $(KUBECTL) apply --server-side -f config/crd/bases
@@ -99,9 +111,36 @@ uninstall: ## remove the CRDs (and with them every BareMetalAutoscaler) from the
 	@test -x $(KUBECTL) || $(MAKE) binaries
 	KUBECONFIG=$(KUBECONFIG) $(KUBECTL) delete --ignore-not-found -f config/crd/bases
 
-deploy undeploy build-installer docker-build:
-	@echo "make $@: not available yet; it arrives with the packaging work (the manager, its image and the Helm chart)." >&2
-	@exit 2
+# DEPLOY_WITH=helm deploys the chart (helm upgrade --install) instead of config/default.
+DEPLOY_WITH ?= kustomize
+export DEPLOY_WITH
+.PHONY: deploy undeploy build-installer helm-lint
+deploy: ## install bamel (config/default, image IMG) into the cluster of the current kubeconfig; DEPLOY_WITH=helm for the chart
+	@test -x $(KUBECTL) || $(MAKE) binaries
+	@KUBECONFIG=$(KUBECONFIG) hack/deploy.sh deploy $(IMG)
+
+undeploy: ## remove what deploy installed (the CRDs, your autoscalers, inventories and the namespace stay)
+	@KUBECONFIG=$(KUBECONFIG) hack/deploy.sh undeploy
+
+build-installer: ## write dist/install.yaml: the whole install (config/default) with the image IMG
+	@test -x $(KUBECTL) || $(MAKE) binaries
+	@hack/deploy.sh installer $(IMG)
+
+helm-lint: ## helm lint the chart (strict)
+	@test -x $(BIN)/helm || $(MAKE) binaries
+	$(BIN)/helm lint --strict helm/bamel-autoscaler
+
+##@ The real node (root only)
+.PHONY: node-up node-down node-status
+node-up: system-deps binaries cluster-up ## containerd and a kubelet registered to the local cluster, with the image IMG imported (make image first)
+	@hack/node.sh up $(IMG)
+
+node-down: ## stop the real node (kubelet, containerd, the bridge)
+	@hack/node.sh down
+
+node-status: ## show the real node
+	@hack/node.sh status
+
 
 ##@ Test and demo
 .PHONY: test test-unit test-integration demo

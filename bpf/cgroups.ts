@@ -30,17 +30,23 @@ export class NoCgroup2Error extends Error {
   }
 }
 
-/** The cgroup v2 root: `override` when given (checked), else the first cgroup2 mount. */
+/**
+ * The cgroup v2 root: `override` when given (checked), else the first cgroup2 mount. An
+ * override that is the host's /sys/fs/cgroup mounted into a pod may be a hybrid one: its
+ * `unified` directory is then the v2 hierarchy.
+ */
 export function findCgroup2Root(override?: string): string {
   if (override) {
-    let ok = false;
-    try {
-      ok = statSync(join(override, 'cgroup.procs')).isFile();
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new Error(`--cgroup-root ${override} is not a cgroup v2 directory (no cgroup.procs in it)`);
-    return override;
+    const isCgroupDir = (dir: string): boolean => {
+      try {
+        return statSync(join(dir, 'cgroup.procs')).isFile();
+      } catch {
+        return false;
+      }
+    };
+    if (isCgroupDir(override)) return override;
+    if (isCgroupDir(join(override, 'unified'))) return join(override, 'unified');
+    throw new Error(`--cgroup-root ${override} is not a cgroup v2 directory (no cgroup.procs in it)`);
   }
   const first = cgroup2Mounts()[0];
   if (!first) throw new NoCgroup2Error();

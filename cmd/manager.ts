@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { parseQuantity } from '../api/quantity.js';
 import { Manager } from '../manager/manager.js';
+import { parseNamespaceList } from '../kube/namespaced-informers.js';
+import { certRotationOptions, registerCertRotationFlags, type CertRotationFlags } from './manager-certs.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
 
-interface ManagerFlags {
+interface ManagerFlags extends CertRotationFlags {
   kubeconfig?: string;
   namespace: string;
   leaderElect: boolean;
@@ -30,6 +32,7 @@ interface ManagerFlags {
   autoscalerSelector?: string;
   webhookBindAddress: string;
   webhookCertDir?: string;
+  inventoryNamespaces?: string;
 }
 
 function seconds(flag: string, v: string): number {
@@ -39,7 +42,7 @@ function seconds(flag: string, v: string): number {
 }
 
 export function registerManagerCommand(program: Command): void {
-  program
+  const command = program
     .command('manager')
     .description('run the controller (leader-elected), webhook and extender servers')
     .option('--kubeconfig <file>', 'kubeconfig when running outside the cluster (default: in-cluster, or $KUBECONFIG)')
@@ -67,7 +70,9 @@ export function registerManagerCommand(program: Command): void {
     .option('--autoscaler-selector <selector>', 'only manage BareMetalAutoscalers with these labels (e.g. shard=a)')
     .option('--webhook-bind-address <addr>', 'address of the admission webhook server (HTTPS)', ':9443')
     .option('--webhook-cert-dir <dir>', 'directory with the webhook serving certificate (tls.crt, tls.key), reloaded when it changes; without it the webhook server stays off')
-    .action(async (flags: ManagerFlags) => {
+    .option('--inventory-namespaces <list>', 'comma-separated namespaces holding inventories and their credentials Secrets; ConfigMaps and Secrets are watched there only (default: every namespace)');
+  registerCertRotationFlags(command);
+  command.action(async (flags: ManagerFlags) => {
       await runManager(flags);
     });
 }
@@ -81,6 +86,8 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     ...(flags.maxTotalMemory !== undefined ? { memory: parseQuantity(flags.maxTotalMemory) } : {}),
   };
   if (caps.machines !== undefined && !(caps.machines >= 0)) throw new Error(`--max-total-machines must be a whole number, got ${flags.maxTotalMachines}`);
+  const inventoryNamespaces = parseNamespaceList(flags.inventoryNamespaces, '--inventory-namespaces');
+  const rotator = certRotationOptions(flags, { kc, namespace: flags.namespace, logger });
   let exitCode = 0;
   let stopping = false;
   const manager = new Manager({
@@ -98,6 +105,7 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     ...(flags.extenderCertDir ? { extenderCertDir: flags.extenderCertDir } : {}),
     caps,
     ...(flags.autoscalerSelector ? { autoscalerSelector: flags.autoscalerSelector } : {}),
+    ...(inventoryNamespaces ? { inventoryNamespaces } : {}),
     settleGraceMs: seconds('settle-grace', flags.settleGrace),
     quarantineBaseMs: seconds('quarantine-base', flags.quarantineBase),
     gracefulTimeoutMs: seconds('graceful-power-off-timeout', flags.gracefulPowerOffTimeout),
@@ -126,11 +134,15 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     resolveShutdown();
   };
   try {
+    // The certificate files exist before the servers that read them start.
+    await rotator?.ensure();
+    rotator?.start();
     await manager.start();
   } catch (err) {
     // A server that cannot start (a port in use, no webhook certificate): stop what did
     // start (informers, other servers) so that the process exits with the error.
     await manager.stop(0);
+    await rotator?.stop();
     logger.flush();
     throw err;
   }
@@ -139,6 +151,7 @@ async function runManager(flags: ManagerFlags): Promise<void> {
   stopping = true;
   logger.info('shutting down');
   await manager.stop();
+  await rotator?.stop();
   logger.info('stopped');
   logger.flush();
   process.exitCode = exitCode;

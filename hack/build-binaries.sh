@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the local control plane's binaries from their Go modules into the cache
-# (default ~/.cache/bamel, override with BAMEL_CACHE). A second run reuses the cache:
-# each binary is rebuilt only when its pinned version changes.
+# Builds the local datacenter's binaries from their Go modules into the cache
+# (default ~/.cache/bamel, override with BAMEL_CACHE): the control plane (etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl), kwok, the kubelet of the
+# real node (make node-up), helm and kubeconform (the chart's checks). A second run reuses
+# the cache: each binary is rebuilt only when its pinned version changes.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=versions.env
@@ -19,7 +21,7 @@ stamp() { echo "$2" > "$bin/.$1.version"; }
 
 build_kube() {
   local need=()
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for c in "${kube_components[@]}"; do
     stamp_ok "$c" "$KUBE_VERSION" || need+=("$c")
   done
   [[ ${#need[@]} -eq 0 ]] && { echo "kubernetes $KUBE_VERSION: cached"; return; }
@@ -40,18 +42,14 @@ build_kube() {
       grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "$modfile" | awk '{print $1}' | while read -r m; do
         go mod edit -replace="$m=$m@$staging"
       done
-      cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
+      rm -f tools.go
+    fi
+    # One tools.go imports every component, so that go.sum covers them all; a component
+    # added later (the kubelet) tidies the module again.
+    local tools
+    tools="$(printf '//go:build tools\n\npackage tools\n\nimport (\n'; for c in "${kube_components[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done; printf ')\n')"
+    if [[ ! -f tools.go || "$(cat tools.go)" != "$tools" ]]; then
+      printf '%s\n' "$tools" > tools.go
       go mod tidy -e >/dev/null
     fi
     local major minor
@@ -106,7 +104,28 @@ build_kwok() {
   stamp kwok "$KWOK_VERSION"
 }
 
+build_helm() {
+  stamp_ok helm "$HELM_VERSION" && { echo "helm $HELM_VERSION: cached"; return; }
+  echo "building helm $HELM_VERSION"
+  local major="${HELM_VERSION%%.*}"
+  # Without the version in the binary, `helm version` names only the minor.
+  GOBIN="$bin" CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/$major/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/$major/cmd/helm@$HELM_VERSION"
+  stamp helm "$HELM_VERSION"
+}
+
+build_kubeconform() {
+  stamp_ok kubeconform "$KUBECONFORM_VERSION" && { echo "kubeconform $KUBECONFORM_VERSION: cached"; return; }
+  echo "building kubeconform $KUBECONFORM_VERSION"
+  GOBIN="$bin" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+  stamp kubeconform "$KUBECONFORM_VERSION"
+}
+
+kube_components=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
 build_etcd
 build_kwok
 build_kube
+build_helm
+build_kubeconform
 echo "binaries in $bin"

@@ -92,6 +92,22 @@ EXT
   )
 }
 
+# The API server's client certificate towards kubelets (logs, exec on the real node:
+# hack/node.sh). Made apart from the others so that an existing pki/ gains it unchanged.
+gen_kubelet_client_cert() {
+  [[ -f "$pki/apiserver-kubelet-client.crt" ]] && return 0
+  (
+    cd "$pki"
+    umask 077
+    printf 'extendedKeyUsage=clientAuth\n' > kubelet-client.ext
+    openssl req -newkey rsa:2048 -nodes -keyout apiserver-kubelet-client.key -out apiserver-kubelet-client.csr \
+      -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" >/dev/null 2>&1
+    openssl x509 -req -in apiserver-kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+      -out apiserver-kubelet-client.crt -days 3650 -extfile kubelet-client.ext >/dev/null 2>&1
+    rm -f apiserver-kubelet-client.csr kubelet-client.ext
+  )
+}
+
 write_kubeconfig() { # file user
   local file="$1" user="$2"
   cat > "$file" <<KC
@@ -216,6 +232,7 @@ cmd_up() {
     rm -rf "$state/etcd"
   fi
   gen_certs
+  gen_kubelet_client_cert
   write_kubeconfig "$state/kubeconfig" admin
   write_kubeconfig "$state/controller-manager.kubeconfig" controller-manager
   write_kubeconfig "$state/scheduler.kubeconfig" scheduler
@@ -250,6 +267,9 @@ cmd_up() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range 10.96.0.0/16 \
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP,Hostname \
+    --enable-aggregator-routing=true \
     --allow-privileged=true --profiling=false \
     --endpoint-reconciler-type none \
     --max-requests-inflight 800 --max-mutating-requests-inflight 400

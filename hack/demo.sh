@@ -145,5 +145,6 @@ grep -E '^bamel_(controller_machines\{autoscaler="rack-b-gpu"|power_operations_t
 
 hack/demo-traffic.sh   # traffic pressure through the eBPF agent (skips without root or BPF)
 hack/demo-fencing.sh   # a frozen leader, thawed after the takeover, touches no BMC
+hack/demo-install.sh   # the image, a real node and the Helm chart on it (skips without root)
 
 printf '\nThe cluster stays up (export KUBECONFIG=%s; make cluster-down stops it); the simulator and the manager stop with the demo.\n' "$KUBECONFIG"

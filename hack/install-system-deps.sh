@@ -7,6 +7,11 @@ packages=(openssl curl ca-certificates procps iproute2 ipmitool openipmi)
 # libelf-dev and zlib1g-dev (libbpf's link deps), iperf3 (bench/traffic.bench.ts), g++ and
 # python3 (node-gyp builds the addon).
 packages+=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev iperf3 g++ python3)
+# The image (hack/image.sh): mmdebstrap (the Debian base), buildah (assembles it without a
+# Docker engine), skopeo (reads and pushes it), python3-pip (downloads the Node.js wheel).
+# The real node (hack/node.sh): containerd, runc, the CNI plugins (bridge, host-local), and
+# socat (the API server reached from pods at the bridge address).
+packages+=(mmdebstrap buildah skopeo python3-pip containerd runc containernetworking-plugins socat)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -12,6 +12,7 @@ import { Actuator } from '../controller/actuator.js';
 import { Drainer } from '../controller/drain.js';
 import { EventRecorder, podRef } from '../kube/events.js';
 import { ResourceInformer } from '../kube/informer.js';
+import { NamespacedInformers, type Informer } from '../kube/namespaced-informers.js';
 import { LeaderElector } from '../kube/leader.js';
 import { FencedError } from '../power/errors.js';
 import { ControllerMetrics } from '../controller/metrics.js';
@@ -50,6 +51,11 @@ export interface ManagerOptions {
   caps: ClusterCaps;
   /** Only autoscalers matching this label selector (sharding among manager deployments). */
   autoscalerSelector?: string;
+  /**
+   * Namespaces holding inventories and their credentials Secrets: ConfigMaps and Secrets are
+   * watched there only (a namespaced Role suffices). Absent: every namespace.
+   */
+  inventoryNamespaces?: readonly string[];
   settleGraceMs?: number;
   quarantineBaseMs?: number;
   gracefulTimeoutMs?: number;
@@ -80,11 +86,11 @@ export class Manager {
   readonly stores: Stores;
   private readonly informers: {
     autoscalers: ResourceInformer<BareMetalAutoscaler>;
-    inventories: ResourceInformer<k8s.V1ConfigMap>;
+    inventories: Informer<k8s.V1ConfigMap>;
     nodes: ResourceInformer<k8s.V1Node>;
     pods: ResourceInformer<k8s.V1Pod>;
     pdbs: ResourceInformer<k8s.V1PodDisruptionBudget>;
-    secrets: ResourceInformer<SecretMetadata>;
+    secrets: Informer<SecretMetadata>;
   };
   /**
    * The eBPF agents' TrafficReports. Outside `informers`: the manager does not wait for it
@@ -115,15 +121,20 @@ export class Manager {
     const log = opts.logger;
     const informer = <T extends k8s.KubernetesObject>(path: string, extra: { labelSelector?: string; metadataOnly?: boolean; transform?: (o: k8s.KubernetesObject) => k8s.KubernetesObject } = {}): ResourceInformer<T> =>
       new ResourceInformer<T>({ kc: opts.kc, path, logger: log, resyncMs: 300_000, ...extra });
+    const inNamespaces = opts.inventoryNamespaces?.length ? opts.inventoryNamespaces : undefined;
+    const namespaced = <T extends k8s.KubernetesObject>(resource: string, extra: { labelSelector?: string; metadataOnly?: boolean }): Informer<T> =>
+      inNamespaces
+        ? new NamespacedInformers<T>({ kc: opts.kc, groupVersionPath: '/api/v1', resource, namespaces: inNamespaces, logger: log, resyncMs: 300_000, ...extra })
+        : informer<T>(`/api/v1/${resource}`, extra);
     this.informers = {
       autoscalers: informer<BareMetalAutoscaler>(`/apis/${GROUP}/${VERSION}/${PLURAL}`, opts.autoscalerSelector ? { labelSelector: opts.autoscalerSelector } : {}),
-      inventories: informer<k8s.V1ConfigMap>('/api/v1/configmaps', { labelSelector: `${INVENTORY_LABEL}=true` }),
+      inventories: namespaced<k8s.V1ConfigMap>('configmaps', { labelSelector: `${INVENTORY_LABEL}=true` }),
       nodes: informer<k8s.V1Node>('/api/v1/nodes'),
       // Only the fields the controller and the extender read are cached (controller/pod-shape.ts).
       pods: informer<k8s.V1Pod>('/api/v1/pods', { transform: slimPod }),
       pdbs: informer<k8s.V1PodDisruptionBudget>('/apis/policy/v1/poddisruptionbudgets'),
       // Credentials Secrets: metadata only; their data is read when a BMC is called.
-      secrets: informer<SecretMetadata>('/api/v1/secrets', { metadataOnly: true }),
+      secrets: namespaced<SecretMetadata>('secrets', { metadataOnly: true }),
     };
     this.stores = this.informers;
     this.trafficReports = informer<TrafficReport>(`/apis/${GROUP}/${VERSION}/${TRAFFIC_PLURAL}`);
