@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { SCALE_DOWN_DISABLED_ANNOTATION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import type { TrafficReport } from '../api/v1alpha1/trafficreport.js';
-import type { ResourceInformer } from '../kube/informer.js';
+import type { Informer } from '../kube/namespaced-informers.js';
 import { isNodeReady, unschedulableSince } from './observe.js';
 
 /**
@@ -17,13 +17,13 @@ export interface SecretMetadata extends k8s.KubernetesObject {
 }
 
 export interface WatchedInformers {
-  autoscalers: ResourceInformer<BareMetalAutoscaler>;
-  inventories: ResourceInformer<k8s.V1ConfigMap>;
-  nodes: ResourceInformer<k8s.V1Node>;
-  pods: ResourceInformer<k8s.V1Pod>;
-  pdbs: ResourceInformer<k8s.V1PodDisruptionBudget>;
-  secrets: ResourceInformer<SecretMetadata>;
-  trafficReports: ResourceInformer<TrafficReport>;
+  autoscalers: Informer<BareMetalAutoscaler>;
+  inventories: Informer<k8s.V1ConfigMap>;
+  nodes: Informer<k8s.V1Node>;
+  pods: Informer<k8s.V1Pod>;
+  pdbs: Informer<k8s.V1PodDisruptionBudget>;
+  secrets: Informer<SecretMetadata>;
+  trafficReports: Informer<TrafficReport>;
 }
 
 export interface WatchSinks {

@@ -12,6 +12,8 @@ export interface Informer<T extends KubernetesObject> {
   start(): void;
   stop(): Promise<void>;
   hasSynced(): boolean;
+  /** How long the cache may have been missing changes (ResourceInformer.staleForMs). */
+  staleForMs(now?: number): number;
   list(): T[];
   get(key: string): T | undefined;
 }
@@ -61,6 +63,11 @@ export class NamespacedInformers<T extends KubernetesObject> implements Informer
 
   hasSynced(): boolean {
     return this.parts.every((p) => p.hasSynced());
+  }
+
+  /** The stalest of the namespaces' watches. */
+  staleForMs(now = Date.now()): number {
+    return Math.max(0, ...this.parts.map((p) => p.staleForMs(now)));
   }
 
   list(): T[] {
