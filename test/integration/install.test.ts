@@ -79,7 +79,8 @@ t.test('the install on a real node', { skip: asRoot ? false : 'needs root (conta
         machines: [
           {
             name: machine,
-            bmc: { address: `redfish+http://${bridgeIp}:${port}/redfish/v1/Systems/${machine}`, credentialsSecret: 'bmc' },
+            // Plain HTTP on the host's own bridge (the simulated BMC): opted in, as the inventory asks.
+            bmc: { address: `redfish+http://${bridgeIp}:${port}/redfish/v1/Systems/${machine}`, credentialsSecret: 'bmc', allowInsecureCredentials: true },
             labels: { 'bamel.io/test': ns },
             capacity: { cpu: '8', memory: '32Gi', pods: '110' },
             bootSeconds: 2,
@@ -114,6 +115,8 @@ t.test('the install on a real node', { skip: asRoot ? false : 'needs root (conta
   const install = await helm(
     [
       'install', RELEASE, CHART, '--namespace', SYSTEM, '--create-namespace',
+      // The CRDs may be there already, applied with kubectl (make install, other tests).
+      '--force-conflicts',
       '--set', 'image.tag=it',
       '--set', `inventoryNamespaces={${SYSTEM},${ns}}`,
       // The local node has no kube-proxy: the API server through the bridge (hack/node.sh).

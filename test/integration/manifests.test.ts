@@ -57,7 +57,8 @@ t.test('the API server accepts both (apply --dry-run=server) and its OpenAPI sch
     if (created) await kubectl(['delete', 'namespace', 'bamel-system', '--wait=false']);
   });
   for (const file of ['kustomize.yaml', 'chart.yaml']) {
-    const r = await kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=bamel-test', '-f', join(dir, file)], { timeoutMs: 120_000 });
+    // --force-conflicts: the CRDs may be there already, applied by other tests or helm.
+    const r = await kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '--field-manager=bamel-test', '-f', join(dir, file)], { timeoutMs: 120_000 });
     t.equal(r.code, 0, `${file}: kubectl apply --dry-run=server\n${r.stderr}`);
   }
   const schemas = join(dir, 'schemas');
