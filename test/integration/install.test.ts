@@ -1,4 +1,4 @@
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -29,6 +29,8 @@ t.test('the install on a real node', { skip: asRoot ? false : 'needs root (conta
   const seconds = (since: number): string => `${((Date.now() - since) / 1000).toFixed(1)} s`;
   const { core } = await localCluster();
   const work = mkdtempSync(join(tmpdir(), 'bamel-install-'));
+  // Two image archives (about 80 MiB each): gone with the test.
+  t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
   // --- the image, twice -------------------------------------------------------------------
   const archive = join(work, 'a.oci.tar');
