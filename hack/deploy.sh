@@ -94,7 +94,8 @@ cmd_deploy() {
     split_image
     local args=()
     [[ $is_local == 1 ]] && mapfile -t args < <(helm_local_args)
-    "$bin/helm" upgrade --install "$release" helm/bamel-autoscaler --namespace "$namespace" --create-namespace \
+    # --force-conflicts: CRDs applied before with kubectl (make install) change hands.
+    "$bin/helm" upgrade --install "$release" helm/bamel-autoscaler --namespace "$namespace" --create-namespace --force-conflicts \
       --set "image.repository=$repo" --set-string "image.tag=$tag" "${args[@]}" --wait --timeout 5m
   else
     BAMEL_DEPLOY_LOCAL_NODE=$is_local render "$local_dir/deploy/install.yaml"

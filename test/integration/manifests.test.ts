@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -12,6 +12,7 @@ import { CHART, helm, objectKey, parseObjects, renderChart, renderKustomize, run
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'bamel-manifests-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 t.test('helm lint is clean, with the defaults and with every switch turned', async (t) => {
   for (const set of [[], ['--set', 'agent.enabled=false,webhook.enabled=false,extender.enabled=false,manager.replicas=1,manager.leaderElect=false'], ['--set', 'certificates.mode=cert-manager,metrics.serviceMonitor.enabled=true', '--set', 'inventoryNamespaces={bamel-system,racks}']]) {
@@ -57,7 +58,8 @@ t.test('the API server accepts both (apply --dry-run=server) and its OpenAPI sch
     if (created) await kubectl(['delete', 'namespace', 'bamel-system', '--wait=false']);
   });
   for (const file of ['kustomize.yaml', 'chart.yaml']) {
-    const r = await kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=bamel-test', '-f', join(dir, file)], { timeoutMs: 120_000 });
+    // --force-conflicts: the CRDs may be there already, applied by other tests or helm.
+    const r = await kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '--field-manager=bamel-test', '-f', join(dir, file)], { timeoutMs: 120_000 });
     t.equal(r.code, 0, `${file}: kubectl apply --dry-run=server\n${r.stderr}`);
   }
   const schemas = join(dir, 'schemas');
