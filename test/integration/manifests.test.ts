@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { binDir, kubectl, localCluster, repoRoot } from './helpers/cluster.js';
+import { binDir, ensureNamespace, kubectl, localCluster, repoRoot } from './helpers/cluster.js';
 import { CHART, helm, objectKey, parseObjects, renderChart, renderKustomize, run, writeOpenApiSchemas, type KubeObject } from './helpers/install.js';
 
 /**
@@ -53,7 +53,7 @@ t.test('no wildcard in any rule; pods are evicted, never deleted; Secrets only t
 t.test('the API server accepts both (apply --dry-run=server) and its OpenAPI schema does too (kubeconform, offline)', async (t) => {
   await localCluster();
   // Namespaced objects need their namespace to exist even in a dry run.
-  const created = (await kubectl(['create', 'namespace', 'bamel-system'])).code === 0;
+  const created = await ensureNamespace('bamel-system');
   t.teardown(async () => {
     if (created) await kubectl(['delete', 'namespace', 'bamel-system', '--wait=false']);
   });
@@ -85,8 +85,7 @@ t.test('the API server accepts both (apply --dry-run=server) and its OpenAPI sch
 
 t.test('kubectl auth can-i: what the ServiceAccounts may and may not do', async (t) => {
   await localCluster();
-  const existed = (await kubectl(['get', 'namespace', 'bamel-system'])).code === 0;
-  if (!existed) await kubectl(['create', 'namespace', 'bamel-system']);
+  const existed = !(await ensureNamespace('bamel-system'));
   const applied = await kubectl(['apply', '--server-side', '--field-manager=bamel-test', '-k', join(repoRoot, 'config/rbac')]);
   t.equal(applied.code, 0, `applied config/rbac\n${applied.stderr}`);
   t.teardown(async () => {

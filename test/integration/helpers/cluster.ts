@@ -172,3 +172,15 @@ export function isNodeReady(node: k8s.V1Node): boolean {
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid.toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
 }
+
+/**
+ * The namespace, created when absent. One still terminating (an earlier test deleted it
+ * without waiting) is waited out first: nothing can be created in it meanwhile. Returns
+ * whether this call created it (and so whether the caller should delete it).
+ */
+export async function ensureNamespace(name: string): Promise<boolean> {
+  const got = await kubectl(['get', 'namespace', name, '-o', 'jsonpath={.status.phase}']);
+  if (got.code === 0 && got.stdout.trim() !== 'Terminating') return false;
+  if (got.code === 0) await kubectl(['wait', '--for=delete', `namespace/${name}`, '--timeout=180s'], { timeoutMs: 190_000 });
+  return (await kubectl(['create', 'namespace', name])).code === 0;
+}
