@@ -24,7 +24,7 @@ import { WebhookMetrics } from '../webhook/metrics.js';
 import { WebhookServer } from '../webhook/server.js';
 import { TRAFFIC_PLURAL, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
 import { TrafficDemand } from '../controller/traffic.js';
-import { Watches, type SecretMetadata } from '../controller/watches.js';
+import { Watches, type SecretMetadata, type WatchedInformers } from '../controller/watches.js';
 import { slimPod } from '../controller/pod-shape.js';
 import { listenOn, listeningAddresses, readServingCertificate } from './listeners.js';
 import { parseOptionalBindAddress } from '../kube/net.js';
@@ -84,14 +84,7 @@ export class Manager {
   readonly metrics = new ControllerMetrics();
   readonly identity: string;
   readonly stores: Stores;
-  private readonly informers: {
-    autoscalers: ResourceInformer<BareMetalAutoscaler>;
-    inventories: Informer<k8s.V1ConfigMap>;
-    nodes: ResourceInformer<k8s.V1Node>;
-    pods: ResourceInformer<k8s.V1Pod>;
-    pdbs: ResourceInformer<k8s.V1PodDisruptionBudget>;
-    secrets: Informer<SecretMetadata>;
-  };
+  private readonly informers: Omit<WatchedInformers, 'trafficReports'>;
   /**
    * The eBPF agents' TrafficReports. Outside `informers`: the manager does not wait for it
    * (a cluster without agents, or without the CRD, still scales on pending pods).
