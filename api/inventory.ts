@@ -6,6 +6,7 @@ import { TAINT_EFFECTS } from './labels.js';
 import { checkSchema, isPlainObject, type PathSegment } from './schema-check.js';
 import type { BmcAddress } from '../power/address.js';
 import { errorMessage } from '../kube/errors.js';
+import { fastYaml } from './fast-yaml.js';
 
 /**
  * The machine inventory: which physical machines the autoscaler may power on and off, how
@@ -295,12 +296,26 @@ function configMapMetadata(cm: Record<string, unknown>): { name?: string; namesp
 
 function parseMachinesYaml(text: string, issues: Issues, toOuterLines: LineMapper | undefined, about: Omit<ParsedInventory, 'machines'>): InventoryResult {
   const where = toOuterLines === undefined ? `data[${JSON.stringify(INVENTORY_DATA_KEY)}]` : '';
+  const suffix = toOuterLines === undefined ? ` of ${INVENTORY_DATA_KEY}` : '';
+  const fast = fastYaml(text);
+  if (fast !== undefined) {
+    // Lines are needed only for an issue: the positional parse runs then, once.
+    let locate: ((path: PathSegment[]) => string | undefined) | undefined;
+    const lineOf = (path: PathSegment[]): string | undefined => {
+      if (locate === undefined) {
+        const slow = parseYaml(text, toOuterLines, where);
+        locate = lineLocator(slow.document, slow.lineCounter, toOuterLines, suffix);
+      }
+      return locate(path);
+    };
+    return validateMachinesDocument(fast.value, issues, about, lineOf);
+  }
   const yaml = parseYaml(text, toOuterLines, where);
   if (yaml.errors.length > 0) {
     for (const error of yaml.errors) issues.add(error);
     return issues.result(undefined);
   }
-  return validateMachinesDocument(yaml.value, issues, about, lineLocator(yaml.document, yaml.lineCounter, toOuterLines, toOuterLines === undefined ? ` of ${INVENTORY_DATA_KEY}` : ''));
+  return validateMachinesDocument(yaml.value, issues, about, lineLocator(yaml.document, yaml.lineCounter, toOuterLines, suffix));
 }
 
 // ---------------------------------------------------------------------------------------

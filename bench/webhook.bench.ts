@@ -1,5 +1,5 @@
 // Run: TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/webhook.bench.ts
-//        [--requests N] [--applies N] [--no-cluster] [--no-server]
+//        [--requests N] [--applies N] [--no-cluster] [--no-server] [--json]
 //
 // What admission costs (printed, nothing asserted; about a minute):
 // (a) at the server: the webhook server in this process over caches holding 100 autoscalers
@@ -65,7 +65,7 @@ function machinesOf(inv: number): MachineEntry[] {
   }));
 }
 
-async function atTheServer(certs: WebhookCerts): Promise<void> {
+async function atTheServer(certs: WebhookCerts): Promise<ServerFigures> {
   const inventories = Array.from({ length: INVENTORIES }, (_, inv) => inventoryConfigMap(`ns${inv}`, 'machines', machinesOf(inv)) as k8s.V1ConfigMap);
   const autoscalers: BareMetalAutoscaler[] = [];
   for (let inv = 0; inv < INVENTORIES; inv++) {
@@ -92,31 +92,40 @@ async function atTheServer(certs: WebhookCerts): Promise<void> {
   const bma = (name: string, spec: Record<string, unknown>) => ({ apiVersion: `${GROUP}/${VERSION}`, kind: 'BareMetalAutoscaler', metadata: { name }, spec: { inventory: { namespace: 'ns3', name: 'machines' }, ...spec } });
   const stored = autoscalers[15] as BareMetalAutoscaler; // inv3-rack0, with a machine powering on
   const storedInventory = inventories[3] as k8s.V1ConfigMap;
-  const changed = (inv: number) => inventoryConfigMap(`ns${inv}`, 'machines', machinesOf(inv).map((m, i) => (i === 99 ? { ...m, bootSeconds: 300 } : m)));
-  const kinds: { name: string; route: string; body: string }[] = [
-    { name: 'autoscaler create, allowed', route: 'baremetalautoscaler', body: JSON.stringify(admissionReview('baremetalautoscalers', 'CREATE', bma('new', { machineSelector: { matchLabels: { rack: 'r9' } } }))) },
-    { name: 'autoscaler create, overlap denied', route: 'baremetalautoscaler', body: JSON.stringify(admissionReview('baremetalautoscalers', 'CREATE', bma('new', {}))) },
+  const changed = (inv: number, bootSeconds = 300) => inventoryConfigMap(`ns${inv}`, 'machines', machinesOf(inv).map((m, i) => (i === 99 ? { ...m, bootSeconds } : m)));
+  // Each request a new machines.yaml (one machine's bootSeconds counts up): nothing cached helps.
+  const fresh = (inv: number, stored: k8s.V1ConfigMap) => (i: number) => JSON.stringify(admissionReview('configmaps', 'UPDATE', changed(inv, 1000 + i), stored));
+  const kinds: { name: string; route: string; body: string | ((i: number) => string); group: 'autoscaler' | 'inventory' | 'inventory-cached' | 'other' }[] = [
+    { name: 'autoscaler create, allowed', group: 'autoscaler', route: 'baremetalautoscaler', body: JSON.stringify(admissionReview('baremetalautoscalers', 'CREATE', bma('new', { machineSelector: { matchLabels: { rack: 'r9' } } }))) },
+    { name: 'autoscaler create, overlap denied', group: 'autoscaler', route: 'baremetalautoscaler', body: JSON.stringify(admissionReview('baremetalautoscalers', 'CREATE', bma('new', {}))) },
     {
       name: 'autoscaler update (ratcheted)',
+      group: 'autoscaler',
       route: 'baremetalautoscaler',
       body: JSON.stringify(admissionReview('baremetalautoscalers', 'UPDATE', { ...stored, spec: { ...stored.spec, maxMachines: 7 } }, stored)),
     },
-    { name: 'inventory update, 100 machines', route: 'inventory', body: JSON.stringify(admissionReview('configmaps', 'UPDATE', changed(4), inventories[4])) },
-    { name: 'inventory update, 100 machines, 1 busy', route: 'inventory', body: JSON.stringify(admissionReview('configmaps', 'UPDATE', changed(3), storedInventory)) },
-    { name: 'malformed body (400)', route: 'baremetalautoscaler', body: '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}' },
+    { name: 'inventory update, 100 machines, new content', group: 'inventory', route: 'inventory', body: fresh(4, inventories[4] as k8s.V1ConfigMap) },
+    { name: 'inventory update, 100 machines, 1 busy, new', group: 'inventory', route: 'inventory', body: fresh(3, storedInventory) },
+    { name: 'inventory update, 100 machines, same content', group: 'inventory-cached', route: 'inventory', body: JSON.stringify(admissionReview('configmaps', 'UPDATE', changed(4), inventories[4])) },
+    { name: 'inventory update, 100 machines, 1 busy, same', group: 'inventory-cached', route: 'inventory', body: JSON.stringify(admissionReview('configmaps', 'UPDATE', changed(3), storedInventory)) },
+    { name: 'malformed body (400)', group: 'other', route: 'baremetalautoscaler', body: '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}' },
   ];
   const rows: string[][] = [];
+  const pooled = new Map<string, number[]>();
   for (const kind of kinds) {
     current = kind.name;
     samples.set(kind.name, []);
     const roundTrips: number[] = [];
     for (let i = 0; i < REQUESTS + 100; i++) {
+      const body = typeof kind.body === 'string' ? kind.body : kind.body(i);
       const t0 = performance.now();
-      const r = await post(`${url}/validate/${kind.route}`, kind.body, { ca: certs.ca, agent });
+      const r = await post(`${url}/validate/${kind.route}`, body, { ca: certs.ca, agent });
       if (i >= 100) roundTrips.push(performance.now() - t0);
       if (r.status !== 200 && r.status !== 400) throw new Error(`${kind.name}: ${r.status} ${r.body}`);
     }
-    const handler = summarize((samples.get(kind.name) ?? []).slice(100));
+    const kept = (samples.get(kind.name) ?? []).slice(100);
+    pooled.set(kind.group, [...(pooled.get(kind.group) ?? []), ...kept]);
+    const handler = summarize(kept);
     const trip = summarize(roundTrips);
     rows.push([kind.name, String(handler.n), ms(handler.p50), ms(handler.p99), ms(trip.p50), ms(trip.p99)]);
   }
@@ -124,6 +133,8 @@ async function atTheServer(certs: WebhookCerts): Promise<void> {
   await server.stop();
   console.log(`\n(a) at the server: ${AUTOSCALERS_PER_INVENTORY * INVENTORIES} autoscalers, ${INVENTORIES} inventories x ${MACHINES_PER_INVENTORY} machines in the caches; one kept-alive HTTPS connection`);
   console.log(table(['review', 'n', 'handler p50', 'handler p99', 'HTTPS round trip p50', 'p99'], rows));
+  const p99 = (group: string): number => Number(summarize(pooled.get(group) ?? []).p99.toFixed(3));
+  return { autoscalerP99Ms: p99('autoscaler'), inventoryP99Ms: p99('inventory'), inventoryCachedP99Ms: p99('inventory-cached') };
 }
 
 async function endToEnd(certs: WebhookCerts): Promise<void> {
@@ -197,11 +208,21 @@ async function endToEnd(certs: WebhookCerts): Promise<void> {
   }
 }
 
+interface ServerFigures {
+  /** Handler p99 over every autoscaler review kind. */
+  autoscalerP99Ms: number;
+  /** Handler p99 of 100-machine inventory updates whose content is new each time (parsed). */
+  inventoryP99Ms: number;
+  /** The same updates repeated with one content (the parse cache answers). */
+  inventoryCachedP99Ms: number;
+}
+
 async function main(): Promise<void> {
   const certs = await webhookCerts();
   console.log(`webhook benchmark: ${REQUESTS} reviews per kind at the server${process.argv.includes('--no-cluster') ? '' : `, ${APPLIES} kubectl applies per row end to end`}`);
-  if (!process.argv.includes('--no-server')) await atTheServer(certs);
+  const figures = process.argv.includes('--no-server') ? undefined : await atTheServer(certs);
   if (!process.argv.includes('--no-cluster')) await endToEnd(certs);
+  if (process.argv.includes('--json') && figures) console.log(JSON.stringify({ bench: 'webhook', ...figures }));
 }
 
 await main();

@@ -1,4 +1,4 @@
-import type { InventoryIssue, ParsedMachine } from '../api/inventory.js';
+import type { InventoryConfigMap, InventoryIssue, InventoryResult, ParsedMachine } from '../api/inventory.js';
 import type { BareMetalAutoscaler, BareMetalAutoscalerSpec, MachineStatus } from '../api/v1alpha1/baremetalautoscaler.js';
 import { selectorMatches } from '../api/selector.js';
 
@@ -22,6 +22,8 @@ export interface AdmissionContext {
   inventory(namespace: string, name: string): InventoryView;
   /** Whether the Secret exists; undefined when that is not known (cache not synced). */
   secretExists(namespace: string, name: string): boolean | undefined;
+  /** Parses an inventory ConfigMap under review; the server's caches it by content. Default: parse every time. */
+  parseInventory?(cm: InventoryConfigMap): InventoryResult;
 }
 
 /**

@@ -48,7 +48,8 @@ export function checkInventory(review: InventoryReview, ctx: AdmissionContext): 
     return { errors, warnings };
   }
 
-  const result = parseInventoryConfigMap(cm);
+  const parse = ctx.parseInventory ?? parseInventoryConfigMap;
+  const result = parse(cm);
   const warnings = result.warnings.map(inventoryField);
   if (!result.ok) return { errors: result.errors.map(inventoryField), warnings };
   const machines = result.inventory.machines;
@@ -57,7 +58,7 @@ export function checkInventory(review: InventoryReview, ctx: AdmissionContext): 
   const byName = new Map(machines.map((m) => [m.name, m]));
   const busyUsers = users.map((a) => ({ a, busy: busyMachines(a) })).filter((u) => u.busy.length > 0);
   // The stored version is parsed only when a machine is busy (YAML is most of the cost).
-  const oldParsed = busyUsers.length > 0 && old !== undefined && isInventory(old) ? parseInventoryConfigMap(old) : undefined;
+  const oldParsed = busyUsers.length > 0 && old !== undefined && isInventory(old) ? parse(old) : undefined;
   const oldByName = new Map((oldParsed?.ok === true ? oldParsed.inventory.machines : []).map((m) => [m.name, m]));
   for (const { a, busy: busyList } of busyUsers) {
     for (const busy of busyList) {

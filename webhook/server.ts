@@ -2,7 +2,8 @@ import type { Server as TlsServer } from 'node:tls';
 import type * as k8s from '@kubernetes/client-node';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { INVENTORY_LABEL, parseInventoryConfigMap } from '../api/inventory.js';
+import { INVENTORY_LABEL } from '../api/inventory.js';
+import { InventoryParseCache } from './parse-cache.js';
 import { GROUP, KIND, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { isPlainObject } from '../api/schema-check.js';
 import { checkAutoscaler } from './autoscaler-checks.js';
@@ -69,6 +70,7 @@ export class WebhookServer {
   private certificates: CertificateWatcher | undefined;
   /** Parsed inventories by ConfigMap object: the informer replaces the object on every change. */
   private readonly views = new WeakMap<object, InventoryView>();
+  private readonly parses = new InventoryParseCache();
 
   constructor(private readonly opts: WebhookServerOptions) {}
 
@@ -231,6 +233,7 @@ export class WebhookServer {
         if (cached !== undefined) return this.viewOf(cached);
         return live.get(key) ?? { state: 'missing' };
       },
+      parseInventory: (cm) => this.parses.parse(cm),
       secretExists: (namespace, name) => (secrets.hasSynced() ? secrets.get(`${namespace}/${name}`) !== undefined : undefined),
     };
   }
@@ -241,7 +244,7 @@ export class WebhookServer {
     let view: InventoryView;
     if (cm.metadata?.labels?.[INVENTORY_LABEL] !== 'true') view = { state: 'unlabelled' };
     else {
-      const result = parseInventoryConfigMap(cm);
+      const result = this.parses.parse(cm);
       view = result.ok ? { state: 'valid', machines: result.inventory.machines } : { state: 'invalid', errors: result.errors };
     }
     this.views.set(cm, view);
