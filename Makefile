@@ -76,6 +76,11 @@ $(BPF_ADDON): bpf/addon/bpf_addon.cc bpf/binding.gyp node_modules/.package-lock.
 	@test -f /usr/include/bpf/libbpf.h || { echo "libbpf-dev is missing: run make system-deps" >&2; exit 1; }
 	cd bpf && node $(NODE_GYP) configure build --nodedir=$(NODE_PREFIX) --loglevel=warn
 
+##@ Benchmarks
+.PHONY: bench
+bench: build binaries ## run every benchmark (figures printed; all of them in bench/results.json)
+	@hack/bench.sh
+
 ##@ Local datacenter
 .PHONY: cluster-up cluster-down cluster-status
 cluster-up: system-deps binaries ## start etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on 127.0.0.1

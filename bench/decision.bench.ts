@@ -5,7 +5,8 @@
 //   ... bench/decision.bench.ts --recorded   the reconcile on recorded state at 1,000 and 10,000 machines
 // Options: --pods N (end-to-end pods, default 30), --machines N (end-to-end machines, default 100),
 //   --sizes 1000,10000, --pending N (pending pods, default 10000), --runs N (steady-state reconciles per size),
-//   --reconciler PATH (another build of controller/reconcile/reconciler.ts, e.g. a patched copy, to compare).
+//   --reconciler PATH (another build of controller/reconcile/reconciler.ts, e.g. a patched copy, to compare),
+//   --json (a last line with the figures as one JSON object).
 // A bamel manager started without --autoscaler-selector (make demo's) manages every autoscaler
 // of the cluster, the bench's too; the end-to-end part stops when it sees one act. Then use a
 // control plane of the bench's own, with the same variables for the bench and hack/cluster.sh:
@@ -29,6 +30,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { endToEnd, printEndToEnd } from './helpers/end-to-end.js';
 import { measureSize, measureSizeInChild, printRecorded, type SizeOptions, type SizeResult } from './helpers/recorded-bench.js';
 import { errorMessage } from '../kube/errors.js';
+import { summarize } from './helpers/stats.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): boolean => argv.includes(name);
@@ -58,9 +60,13 @@ async function main(): Promise<void> {
   // The figures move with whatever else the machine runs: say how busy it was.
   const load = (): string => loadavg().map((x) => x.toFixed(1)).join(' ');
   console.log(`decision benchmark: node ${process.version}, ${availableParallelism()} cores, load ${load()}, ${new Date().toISOString()}${reconciler ? `, reconciler ${reconciler}` : ''}`);
+  const json: { bench: 'decision'; e2eP99Ms?: number; e2eUpperP99Ms?: number; recorded: { machines: number; reconcileP50Ms: number; firstReconcileMs: number; rssMiB: number }[] } = { bench: 'decision', recorded: [] };
   if (runE2e) {
     const result = await endToEnd({ machines: integer('--machines', 100), pods: integer('--pods', 30), log: (m) => process.stderr.write(`${m}\n`) });
     printEndToEnd(result);
+    // The watch saw Unschedulable → the power-on at the BMC (the lower bound); the upper bound starts at the condition's whole second.
+    json.e2eP99Ms = round(summarize(result.timings.map((t) => t.power - t.seen)).p99);
+    json.e2eUpperP99Ms = round(summarize(result.timings.map((t) => t.power - t.condition)).p99);
   }
   if (runRecorded) {
     const sizes = option('--sizes', '1000,10000').split(',').map(Number);
@@ -72,8 +78,16 @@ async function main(): Promise<void> {
       results.push(await measureSizeInChild({ machines, pendingPods, runs, budgetMs: 60_000 }, process.argv[1] as string));
     }
     printRecorded(results);
+    for (const r of results) {
+      json.recorded.push({ machines: r.machines, reconcileP50Ms: round(summarize(r.steady.map((x) => x.totalMs)).p50), firstReconcileMs: round(r.first.totalMs), rssMiB: round(r.maxRss / 2 ** 20) });
+    }
   }
   console.log(`\nload average at the end: ${load()}`);
+  if (flag('--json')) console.log(JSON.stringify(json));
+}
+
+function round(x: number): number {
+  return Number(x.toFixed(3));
 }
 
 try {

@@ -1,6 +1,6 @@
 // Run (the local cluster up, `make build` done):
 //   BAMEL_TEST_USE_DIST=1 TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/extender.bench.ts
-//        [--pods N] [--sizes 1000,5000] [--latency-requests N]
+//        [--pods N] [--sizes 1000,5000] [--latency-requests N] [--repeats N] [--json]
 //
 // What the scheduler extender costs kube-scheduler, printed (nothing is asserted):
 // (a) pods scheduled per second by the real kube-scheduler with and without the extender,
@@ -30,6 +30,8 @@ function flag(name: string, fallback: string): string {
 const PODS = Number(flag('pods', '400'));
 const SIZES = flag('sizes', '1000,5000').split(',').map(Number);
 const LATENCY_REQUESTS = Number(flag('latency-requests', '200'));
+/** Alternated with/without pairs per size; the ratio reported is their median. */
+const REPEATS = Number(flag('repeats', '3'));
 const log = (m: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 /** Runs fn over items, `limit` at a time. */
@@ -151,13 +153,22 @@ async function main(): Promise<void> {
   };
 
   const rows: string[][] = [];
+  const sizes: { nodes: number; withoutPodsPerSecond: number; withPodsPerSecond: number; ratio: number; ratios: number[] }[] = [];
   for (const size of SIZES) {
     await addNodes(size);
-    // Alternate the order per size so that a slow-down over the run does not favour one side.
-    const order: ('with' | 'without')[] = rows.length % 2 === 0 ? ['without', 'with'] : ['with', 'without'];
-    const rates: Record<string, number> = {};
-    for (const v of order) rates[v] = await measure(v, size);
-    rows.push([String(size), (rates.without ?? 0).toFixed(1), (rates.with ?? 0).toFixed(1), `${((rates.with ?? 0) / (rates.without ?? 1)).toFixed(2)}`]);
+    const pairs: { without: number; with: number }[] = [];
+    for (let r = 0; r < REPEATS; r++) {
+      // Alternate the order so that a slow-down over the run does not favour one side.
+      const order: ('with' | 'without')[] = r % 2 === 0 ? ['without', 'with'] : ['with', 'without'];
+      const rates: Record<string, number> = {};
+      for (const v of order) rates[v] = await measure(v, size);
+      pairs.push({ without: rates.without ?? 0, with: rates.with ?? 0 });
+    }
+    const ratios = pairs.map((p) => p.with / p.without);
+    const mid = pairs[medianIndex(ratios)] ?? { without: 0, with: 0 };
+    const ratio = mid.with / mid.without;
+    sizes.push({ nodes: size, withoutPodsPerSecond: round(mid.without), withPodsPerSecond: round(mid.with), ratio: round(ratio), ratios: ratios.map(round) });
+    rows.push([String(size), mid.without.toFixed(1), mid.with.toFixed(1), ratio.toFixed(2), ratios.map((x) => x.toFixed(2)).join(' ')]);
   }
 
   const histogram = await (await fetch(`http://${metricsAddress}/metrics`)).text();
@@ -183,7 +194,7 @@ async function main(): Promise<void> {
   const nodes = summarize(await time(nodesBody, Math.max(10, Math.floor(LATENCY_REQUESTS / 10))));
 
   process.stdout.write(`\n(a) pods scheduled per second by kube-scheduler v1.36, ${PODS} pods per measurement, same kwok Nodes\n`);
-  process.stdout.write(`${table(['Nodes', 'without extender (pods/s)', 'with extender (pods/s)', 'ratio with/without'], rows)}\n`);
+  process.stdout.write(`${table(['Nodes', 'without extender (pods/s)', 'with extender (pods/s)', `ratio with/without (median of ${REPEATS})`, 'every ratio'], rows)}\n`);
   process.stdout.write(`\n(b) filter latency at ${allNodes.length} Nodes, every Node in the request (client-side, HTTP on loopback)\n`);
   process.stdout.write(
     `${table(
@@ -207,6 +218,17 @@ async function main(): Promise<void> {
     };
     process.stdout.write(`  ${verb}: ${count} requests, p50 ${bound(0.5)}, p99 ${bound(0.99)}\n`);
   }
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ bench: 'extender', sizes, filterP99Ms: round(names.p99), filterNodesP99Ms: round(nodes.p99) })}\n`);
+}
+
+/** The index of the median (the lower middle of an even count). */
+function medianIndex(xs: number[]): number {
+  const order = xs.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]);
+  return order[Math.floor((order.length - 1) / 2)]?.[1] ?? 0;
+}
+
+function round(x: number): number {
+  return Number(x.toFixed(3));
 }
 
 try {

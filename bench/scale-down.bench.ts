@@ -1,4 +1,4 @@
-// Run: TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/scale-down.bench.ts
+// Run: TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/scale-down.bench.ts [--json]
 //
 // What one reconcile's scale-down planning costs (controller/scale-down.ts: utilisation,
 // blockers, the fit of every candidate's pods on the other Nodes, ranking) for 100, 1,000
@@ -58,10 +58,17 @@ function time(ready: ReadyMachine[]): { ms: number; next: number } {
 }
 
 console.log('machines  pods/machine  all unneeded (ms/plan)  all busy (ms/plan)  ratio   chosen');
+const sizes: { machines: number; allUnneededMs: number; allBusyMs: number }[] = [];
 for (const n of [100, 1000, 2000]) {
   const idle = time(cluster(n, 8, 1)); // 8 of 32 cpu: 25 %, unneeded
   const busy = time(cluster(n, 8, 3)); // 24 of 32 cpu: 75 %, busy
   console.log(
     `${String(n).padStart(8)}  ${'8'.padStart(12)}  ${idle.ms.toFixed(1).padStart(22)}  ${busy.ms.toFixed(1).padStart(18)}  ${(idle.ms / busy.ms).toFixed(1).padStart(5)}x  ${idle.next}`,
   );
+  sizes.push({ machines: n, allUnneededMs: round(idle.ms), allBusyMs: round(busy.ms) });
+}
+if (process.argv.includes('--json')) console.log(JSON.stringify({ bench: 'scale-down', sizes }));
+
+function round(ms: number): number {
+  return Number(ms.toFixed(3));
 }

@@ -6,7 +6,7 @@
  *     and with the programs attached, alternated in the same run, as a ratio;
  *  3. the agent's CPU and RSS while it polls 500 pods' cgroups (kubelet-named, each with
  *     traffic every second).
- * Needs root. Run: TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/traffic.bench.ts
+ * Needs root. Run: TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/traffic.bench.ts [--json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ import { NetLab, bpfSkipReason, run } from '../test/helpers/netlab.js';
 const skip = bpfSkipReason();
 if (skip) {
   process.stdout.write(`traffic bench skipped: ${skip}\n`);
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ bench: 'traffic', skipped: skip })}\n`);
   process.exit(0);
 }
 
@@ -27,6 +28,8 @@ const children: ChildProcess[] = [];
 const statsPath = '/proc/sys/kernel/bpf_stats_enabled';
 const statsBefore = readFileSync(statsPath, 'utf8').trim();
 let probe: TrafficProbe | undefined;
+/** With --json: the figures, printed as the last line once everything is cleaned up. */
+let jsonLine: string | undefined;
 
 async function cleanup(): Promise<void> {
   probe?.close();
@@ -206,6 +209,19 @@ try {
   const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
   process.stdout.write(`agent with ${pods} pods' cgroups (poll every 1s, ${lastPods} pods with traffic at the last poll):\n`);
   process.stdout.write(`  CPU ${((cpuSeconds / wall) * 100).toFixed(1)} % of one core over ${wall.toFixed(0)}s; RSS ${rss.toFixed(0)} MiB\n`);
+  if (process.argv.includes('--json')) {
+    const ns = (x: { ns: number } | undefined): number | null => (x === undefined ? null : Number(x.ns.toFixed(1)));
+    const figures = {
+      bench: 'traffic',
+      ingressNsPerPacket: ns(bulk[PROGRAMS.ingress]),
+      egressNsPerPacket: ns(bulk[PROGRAMS.egress]),
+      l7IngressNsPerPacket: ns(l7[PROGRAMS.ingress]),
+      vethRatio: Number((median(withProgs) / median(without)).toFixed(3)),
+      agentRssMiB: Number(rss.toFixed(1)),
+      agentCpuPercent: Number(((cpuSeconds / wall) * 100).toFixed(1)),
+    };
+    jsonLine = JSON.stringify(figures);
+  }
   agent.kill('SIGTERM');
   await new Promise((r) => agent.once('exit', r));
   sender.kill('SIGKILL');
@@ -213,3 +229,4 @@ try {
 } finally {
   await cleanup();
 }
+if (jsonLine !== undefined) process.stdout.write(`${jsonLine}\n`);
