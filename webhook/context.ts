@@ -23,7 +23,7 @@ export interface AdmissionContext {
   /** Whether the Secret exists; undefined when that is not known (cache not synced). */
   secretExists(namespace: string, name: string): boolean | undefined;
   /** Parses an inventory ConfigMap under review; the server's caches it by content. Default: parse every time. */
-  parseInventory?(cm: InventoryConfigMap): InventoryResult;
+  parseInventory?: (cm: InventoryConfigMap) => InventoryResult;
 }
 
 /**
