@@ -19,8 +19,6 @@ export interface TrafficProbeOptions {
   parseL7?: boolean;
   /** Bound of the counters map (cgroups counted at once). Default 16384. */
   maxCgroups?: number;
-  /** Bound of the per-flow LRU map. Default 65536. */
-  maxFlows?: number;
   /** Attach tcp:tcp_retransmit_skb too. Default true. */
   retransmits?: boolean;
   objectPath?: string;
@@ -88,7 +86,7 @@ export class TrafficProbe {
     try {
       obj = new BpfObject(opts.objectPath ?? trafficObjectPath(), {
         tunables: { parse_l7: opts.parseL7 === false ? 0 : 1 },
-        maxEntries: { counters: opts.maxCgroups ?? 16384, flows: opts.maxFlows ?? 65536 },
+        maxEntries: { counters: opts.maxCgroups ?? 16384 },
       });
       obj.load();
       // The hooks that only clean up or add detail: a failure degrades, it does not stop the agent.

@@ -41,28 +41,25 @@ struct {
 	__type(value, struct traffic_counters);
 } counters SEC(".maps");
 
-/* The ingress direction of a TCP connection, as seen by the receiving socket. */
-struct flow_key {
-	__u8 saddr[16];
-	__u8 daddr[16];
-	__u16 sport;
-	__u16 dport;
-	__u32 family;
-};
-
 struct flow_state {
 	__u32 next_seq;  /* the sequence number the next new payload byte carries */
 	__u32 skip;      /* HTTP/2: bytes of the current frame still to come */
 	__u8 proto;      /* enum flow_proto */
 	__u8 hdr_have;   /* HTTP/2: bytes of a frame header split across packets */
 	__u8 hdr[16];    /* H2_FRAME_HEADER used; indexes are masked with 15 for the verifier */
-	__u8 pad[6];
+	__u8 started;    /* 0 in a slot just created: next_seq is not known yet */
+	__u8 pad[5];
 };
 
+/*
+ * A flow's state lives in its receiving socket's local storage: found with one pointer
+ * walk (no hash of a 4-tuple per packet), gone when the socket goes (no FIN/RST
+ * bookkeeping, no eviction under churn), and a new connection is a new socket.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct flow_key);
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct flow_state);
 } flows SEC(".maps");
 
@@ -95,7 +92,6 @@ static __always_inline struct traffic_counters *counters_of(__u64 cgroup)
 }
 
 struct tcp_segment {
-	struct flow_key key;
 	__u32 seq;
 	__u32 payload_off; /* from the IP header */
 	__u32 payload_len;
@@ -117,19 +113,14 @@ static __always_inline int parse_tcp(struct __sk_buff *skb, struct tcp_segment *
 		if (ip.frag_off & bpf_htons(0x3fff))
 			return 0;
 		l4_off = ip.ihl * 4;
-		__builtin_memcpy(seg->key.saddr, &ip.saddr, 4);
-		__builtin_memcpy(seg->key.daddr, &ip.daddr, 4);
-		seg->key.family = 4;
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+		/* Version, class and flow label (4), payload length (2), next header (1), hop limit (1). */
+		__u8 fixed[8];
+		if (bpf_skb_load_bytes(skb, 0, fixed, sizeof(fixed)))
 			return 0;
-		if (ip6.nexthdr != IPPROTO_TCP)
+		if (fixed[6] != IPPROTO_TCP)
 			return 0;
-		l4_off = sizeof(ip6);
-		__builtin_memcpy(seg->key.saddr, &ip6.saddr, 16);
-		__builtin_memcpy(seg->key.daddr, &ip6.daddr, 16);
-		seg->key.family = 6;
+		l4_off = sizeof(struct ipv6hdr);
 	} else {
 		return 0;
 	}
@@ -139,8 +130,6 @@ static __always_inline int parse_tcp(struct __sk_buff *skb, struct tcp_segment *
 		return 0;
 	if (tcp.doff < 5)
 		return 0;
-	seg->key.sport = tcp.source;
-	seg->key.dport = tcp.dest;
 	seg->seq = bpf_ntohl(tcp.seq);
 	seg->flags = ((__u8 *)&tcp)[13];
 	seg->payload_off = l4_off + tcp.doff * 4;
@@ -263,15 +252,16 @@ static __always_inline void h2_walk(struct __sk_buff *skb, struct flow_state *st
 	st->proto = FLOW_OTHER;
 }
 
-static __always_inline void parse_payload(struct __sk_buff *skb, struct tcp_segment *seg, struct traffic_counters *c)
+static __always_inline void parse_payload(struct __sk_buff *skb, struct bpf_sock *sk, struct tcp_segment *seg,
+					  struct traffic_counters *c)
 {
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &seg->key);
-	if (!st) {
-		struct flow_state fresh = {.next_seq = seg->seq, .proto = FLOW_UNKNOWN};
-		bpf_map_update_elem(&flows, &seg->key, &fresh, BPF_ANY);
-		st = bpf_map_lookup_elem(&flows, &seg->key);
-		if (!st)
-			return;
+	struct flow_state *st = bpf_sk_storage_get(&flows, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	if (!st->started) {
+		/* A fresh slot: the flow's payload starts at this segment. */
+		st->next_seq = seg->seq;
+		st->started = 1;
 	}
 	if (st->proto == FLOW_OTHER)
 		return;
@@ -336,19 +326,26 @@ int count_ingress(struct __sk_buff *skb)
 	c->rx_packets += 1;
 	c->rx_bytes += skb->len;
 
+	/* The receiving socket (a full one: not a request or time-wait mini socket). */
+	struct bpf_sock *sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (parse_l7 && sk) {
+		/* Established flows known to be neither HTTP/1 nor HTTP/2: nothing more to read. */
+		struct flow_state *st = bpf_sk_storage_get(&flows, sk, 0, 0);
+		if (st && st->proto == FLOW_OTHER)
+			return 1;
+	}
+
 	struct tcp_segment seg = {};
 	if (!parse_tcp(skb, &seg))
 		return 1;
 	if ((seg.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
 		c->syns += 1;
-		/* A new connection on a reused 4-tuple starts afresh. */
-		bpf_map_delete_elem(&flows, &seg.key);
 		return 1;
 	}
-	if (parse_l7 && seg.payload_len > 0)
-		parse_payload(skb, &seg, c);
-	if (seg.flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-		bpf_map_delete_elem(&flows, &seg.key);
+	if (parse_l7 && sk && seg.payload_len > 0)
+		parse_payload(skb, sk, &seg, c);
 	return 1;
 }
 
