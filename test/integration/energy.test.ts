@@ -2,7 +2,7 @@ import t from 'tap';
 import type { BareMetalAutoscaler } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { QUIRKS_LABEL } from '../../sim/datacenter.js';
 import { waitFor } from './helpers/cluster.js';
-import type { RunningManager } from './helpers/manager.js';
+import { managerMetrics } from './helpers/manager.js';
 import { startScene, waitForPhase } from './helpers/scene.js';
 
 // Power readings end to end: `bamel sim` serves each Redfish power source (and a BMC with
@@ -10,20 +10,6 @@ import { startScene, waitForPhase } from './helpers/scene.js';
 // the manager reads them on its cadence into status.machines[].power, falls back to the
 // inventory's watts with source inventory, keeps the energy account across a leader
 // change, and exports the metrics.
-
-async function metricsOf(manager: RunningManager): Promise<string> {
-  return waitFor('manager metrics', 10_000, async () => {
-    const addr = (await manager.waitForLog((l) => l.msg === 'manager started')).addresses as string[];
-    for (const a of addr) {
-      const res = await fetch(`http://${a}/metrics`).catch(() => undefined);
-      if (res?.ok) {
-        const text = await res.text();
-        if (text.includes('bamel_machine_power_watts')) return text;
-      }
-    }
-    return false;
-  });
-}
 
 t.test('readings from each source, the inventory where there is none, the account across a leader change', async (t) => {
   const power = { maxWatts: 300, idleWatts: 150 };
@@ -74,7 +60,7 @@ t.test('readings from each source, the inventory where there is none, the accoun
   t.equal(first.method, 'mixed', 'some machines measured, some from the inventory');
   t.pass(`status.energy: ${JSON.stringify(first)}`);
 
-  const metrics = await metricsOf(manager);
+  const metrics = await managerMetrics(manager, 'bamel_machine_power_watts');
   t.match(metrics, new RegExp(`bamel_machine_power_watts\\{autoscaler="${bma}",machine="${n.env}"\\} 225`));
   t.match(metrics, new RegExp(`bamel_machine_power_watts\\{autoscaler="${bma}",machine="${n.ipmi}"\\} 150`));
   t.match(metrics, new RegExp(`bamel_energy_consumed_joules_total\\{autoscaler="${bma}"\\} [1-9]`));
