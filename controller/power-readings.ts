@@ -25,6 +25,8 @@ export interface PowerReaderOptions {
   /** Readings in flight at once, over every BMC. Default 8. */
   maxConcurrent?: number;
   now?: () => number;
+  /** A reading changed what a machine of this autoscaler draws (the manager enqueues it, so status follows). */
+  onChange?: (autoscaler: string) => void;
 }
 
 interface Track {
@@ -40,6 +42,9 @@ const NO_READING_FACTOR = 10;
 export class PowerReader {
   private readonly tracks = new Map<string, Track>();
   private readonly inFlight = new Set<string>();
+  /** Per autoscaler: the timer of its next poll, so readings keep their cadence between reconciles. */
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private stopped = false;
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
   private readonly maxConcurrent: number;
@@ -52,18 +57,41 @@ export class PowerReader {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Starts the readings that are due among these machines; returns at once. */
+  /**
+   * Starts the readings that are due among these machines and returns at once; until the
+   * next call, a timer polls the same machines when the next reading is due.
+   */
   poll(autoscaler: string, machines: readonly ParsedMachine[]): void {
+    if (this.stopped) return;
     const now = this.now();
+    let next = now + this.intervalMs;
     for (const m of machines) {
-      if (this.inFlight.size >= this.maxConcurrent) return;
       const track = this.tracks.get(m.name) ?? { reading: undefined, nextAt: 0, problem: undefined };
       this.tracks.set(m.name, track);
-      if (this.inFlight.has(m.name) || now < track.nextAt) continue;
-      this.inFlight.add(m.name);
-      track.nextAt = now + this.intervalMs;
-      void this.read(autoscaler, m, track).finally(() => this.inFlight.delete(m.name));
+      if (this.inFlight.has(m.name)) continue;
+      if (now >= track.nextAt && this.inFlight.size < this.maxConcurrent) {
+        this.inFlight.add(m.name);
+        track.nextAt = now + this.intervalMs;
+        void this.read(autoscaler, m, track).finally(() => this.inFlight.delete(m.name));
+      }
+      next = Math.min(next, Math.max(track.nextAt, now + 1_000));
     }
+    clearTimeout(this.timers.get(autoscaler));
+    const timer = setTimeout(() => this.poll(autoscaler, machines), next - now);
+    timer.unref();
+    this.timers.set(autoscaler, timer);
+  }
+
+  /** No more readings for this autoscaler (deleted, or not managed here any more). */
+  forgetAutoscaler(autoscaler: string): void {
+    clearTimeout(this.timers.get(autoscaler));
+    this.timers.delete(autoscaler);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
   }
 
   /** A reading older than this is stale: three intervals and a reading's timeout (the BMC stopped answering). */
@@ -89,7 +117,9 @@ export class PowerReader {
       const result = await this.opts.pool.reading(spec, creds, this.timeoutMs);
       this.opts.metrics.powerReadings.inc({ driver, result: result.kind === 'reading' ? 'ok' : result.kind });
       if (result.kind === 'reading') {
+        const changed = track.reading?.watts !== result.watts || track.reading.source !== result.source;
         track.reading = result;
+        if (changed) this.opts.onChange?.(autoscaler);
         this.report(track, log, undefined);
       } else if (result.kind === 'none') {
         track.reading = undefined;

@@ -98,6 +98,7 @@ export class Manager {
   readonly traffic: TrafficDemand;
   private readonly pool: BmcPool;
   private readonly actuator: Actuator;
+  private readonly powerReader: PowerReader | undefined;
   private readonly reconciler: Reconciler;
   private queue: WorkQueue | undefined;
   private elector: LeaderElector | undefined;
@@ -167,6 +168,11 @@ export class Manager {
       onDone: (autoscaler) => this.queue?.add(autoscaler),
     });
     const recorder = new EventRecorder(opts.kc, 'bamel-controller', this.identity, log.child({ component: 'events' }));
+    if (opts.powerReadingIntervalMs !== 0) {
+      const interval = opts.powerReadingIntervalMs ? { intervalMs: opts.powerReadingIntervalMs } : {};
+      const onChange = (autoscaler: string) => this.queue?.add(autoscaler);
+      this.powerReader = new PowerReader({ pool: this.pool, credentials, metrics: this.metrics, logger: log.child({ component: 'power-readings' }), onChange, ...interval });
+    }
     const drainer = new Drainer({
       kc: opts.kc,
       logger: log.child({ component: 'drain' }),
@@ -200,9 +206,7 @@ export class Manager {
         operationTimeoutMs: opts.bmcTimeouts?.operationMs ?? 300_000,
       },
       traffic: this.traffic,
-      ...(opts.powerReadingIntervalMs === 0
-        ? {}
-        : { powerReader: new PowerReader({ pool: this.pool, credentials, metrics: this.metrics, logger: log.child({ component: 'power-readings' }), ...(opts.powerReadingIntervalMs ? { intervalMs: opts.powerReadingIntervalMs } : {}) }) }),
+      ...(this.powerReader ? { powerReader: this.powerReader } : {}),
     });
     this.watches = new Watches(
       { ...this.informers, trafficReports: this.trafficReports },
@@ -454,6 +458,7 @@ export class Manager {
     await Promise.all([...this.servers.map((s) => s.close()), this.webhook?.stop()]);
     await Promise.all([...Object.values(this.informers).map((i) => i.stop()), this.webhookAutoscalers?.stop()]);
     await this.trafficReports.stop();
+    this.powerReader?.stop();
     await this.pool.close();
   }
 

@@ -83,6 +83,7 @@ export class EnergyStep {
   }
 
   forget(autoscaler: string): void {
+    this.reader?.forgetAutoscaler(autoscaler);
     this.ledger.forget(autoscaler);
     for (const name of this.series.get(autoscaler) ?? []) this.metrics.machinePowerWatts.remove({ autoscaler, machine: name });
     this.series.delete(autoscaler);
