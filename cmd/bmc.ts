@@ -26,10 +26,11 @@ interface BmcFlags {
   timeout: string;
   gracefulTimeout: string;
   force?: boolean;
+  json?: boolean;
 }
 
 /** Exit codes by error type, so scripts can tell a wrong password from a dead BMC. */
-export const BMC_EXIT_CODES: Record<BmcErrorCode | 'USAGE', number> = {
+export const BMC_EXIT_CODES: Record<BmcErrorCode | 'USAGE' | 'NO_READING', number> = {
   USAGE: 2,
   BMC_UNREACHABLE: 3,
   BMC_AUTH: 4,
@@ -37,16 +38,27 @@ export const BMC_EXIT_CODES: Record<BmcErrorCode | 'USAGE', number> = {
   BMC_TIMEOUT: 6,
   BMC_PROTOCOL: 7,
   BMC_DEGRADED: 8,
+  NO_READING: 9,
 };
+
+const EXIT_CODE_HELP = [
+  'Exit codes:',
+  '  0  done',
+  '  1  any other failure',
+  ...Object.entries(BMC_EXIT_CODES).map(([code, n]) => `  ${n}  ${code === 'NO_READING' ? 'NO_READING: power: the BMC offers no power reading' : code}`),
+].join('\n');
+
+type BmcAction = 'status' | 'on' | 'off' | 'power';
 
 class UsageError extends Error {}
 
 export function registerBmcCommand(program: Command): void {
-  const bmc = program.command('bmc').description('talk to one BMC the way the controller does: status|on|off');
+  const bmc = program.command('bmc').description('talk to one BMC the way the controller does: status|on|off|power').addHelpText('after', `\n${EXIT_CODE_HELP}`);
   for (const [action, what] of [
     ['status', 'print the power state (on or off)'],
     ['on', 'power the machine on and wait until it is on'],
     ['off', 'shut the machine down gracefully, then force it off after --graceful-timeout'],
+    ['power', 'print what the machine draws, in watts, and where the BMC reads it (Redfish PowerSubsystem, EnvironmentMetrics or Power; IPMI DCMI)'],
   ] as const) {
     const cmd = bmc
       .command(action)
@@ -63,13 +75,15 @@ export function registerBmcCommand(program: Command): void {
       .option('--timeout <seconds>', 'give up after this long', '300')
       .option('--graceful-timeout <seconds>', 'off: how long to wait for a graceful shutdown before forcing', '180');
     if (action === 'off') cmd.option('--force', 'power off at once, without a graceful shutdown');
+    if (action === 'power') cmd.option('--json', 'print {"watts", "source", "observedAt"} as one JSON line');
+    cmd.addHelpText('after', `\n${EXIT_CODE_HELP}`);
     cmd.action(async (flags: BmcFlags) => {
       process.exitCode = await runBmc(action, flags);
     });
   }
 }
 
-export async function runBmc(action: 'status' | 'on' | 'off', flags: BmcFlags, io = { out: process.stdout, err: process.stderr }): Promise<number> {
+export async function runBmc(action: BmcAction, flags: BmcFlags, io = { out: process.stdout, err: process.stderr }): Promise<number> {
   const logger = createLogger('bmc', process.env.BAMEL_LOG_LEVEL ?? 'warn');
   let driver: PowerDriver | undefined;
   try {
@@ -86,6 +100,8 @@ export async function runBmc(action: 'status' | 'on' | 'off', flags: BmcFlags, i
     // The driver's own operation deadline (--timeout) ends the command with a typed BMC_TIMEOUT.
     if (action === 'status') {
       io.out.write(`${await driver.status()}\n`);
+    } else if (action === 'power') {
+      return await printReading(driver, flags.json === true, io);
     } else if (action === 'on') {
       const r = await driver.powerOn();
       io.out.write(`${r.state}\n`);
@@ -109,6 +125,17 @@ export async function runBmc(action: 'status' | 'on' | 'off', flags: BmcFlags, i
     await driver?.close().catch(() => undefined);
     logger.flush();
   }
+}
+
+async function printReading(driver: PowerDriver, json: boolean, io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream }): Promise<number> {
+  const result = driver.reading ? await driver.reading() : { kind: 'none' as const, reason: `the ${driver.kind} driver reads no power` };
+  if (result.kind === 'none') {
+    io.err.write(`bamel bmc power: NO_READING: ${driver.endpoint} offers no power reading: ${result.reason}\n`);
+    return BMC_EXIT_CODES.NO_READING;
+  }
+  const { watts, source, observedAt } = result;
+  io.out.write(json ? `${JSON.stringify({ watts, source, observedAt: observedAt.toISOString() })}\n` : `${watts} W (${source})\n`);
+  return 0;
 }
 
 interface Target {

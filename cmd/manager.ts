@@ -11,6 +11,7 @@ interface ManagerFlags extends CertRotationFlags {
   namespace: string;
   leaderElect: boolean;
   leaderElectionId: string;
+  powerReadingInterval: string;
   leaseDuration: string;
   renewDeadline: string;
   retryPeriod: string;
@@ -63,6 +64,7 @@ export function registerManagerCommand(program: Command): void {
     .option('--quarantine-base <s>', 'first quarantine of a failed machine; doubles per consecutive failure up to an hour', '60')
     .option('--graceful-power-off-timeout <s>', 'how long a graceful shutdown may take before the power is forced off', '180')
     .option('--bmc-operation-timeout <s>', 'how long one power operation may take, end to end', '300')
+    .option('--power-reading-interval <s>', "seconds between two power readings of one BMC (a BMC without readings: ten times that); 0 turns readings off and the inventory's watts stand in", '60')
     .option('--fencing-margin <s>', 'a BMC call needs the leader lease held with this much time left before the renew deadline', '1')
     .option('--reconcile-watchdog <s>', '/healthz fails while one reconcile has run longer than this', '300')
     .option('--watch-stale-after <s>', '/readyz fails while a watch of the API server has been down longer than this', '30')
@@ -111,6 +113,7 @@ async function runManager(flags: ManagerFlags): Promise<void> {
     gracefulTimeoutMs: seconds('graceful-power-off-timeout', flags.gracefulPowerOffTimeout),
     bmcTimeouts: { operationMs: seconds('bmc-operation-timeout', flags.bmcOperationTimeout) },
     fencingMarginMs: seconds('fencing-margin', flags.fencingMargin),
+    powerReadingIntervalMs: seconds('power-reading-interval', flags.powerReadingInterval),
     reconcileWatchdogMs: seconds('reconcile-watchdog', flags.reconcileWatchdog),
     watchStaleMs: seconds('watch-stale-after', flags.watchStaleAfter),
     logger,

@@ -26,6 +26,11 @@ export class ControllerMetrics {
   readonly isLeader: Gauge;
   readonly fenced: Counter;
   readonly queueDepth: Gauge;
+  readonly machinePowerWatts: Gauge<'autoscaler' | 'machine'>;
+  readonly energyConsumed: Counter<'autoscaler'>;
+  readonly energySaved: Counter<'autoscaler'>;
+  readonly powerCycles: Counter<'autoscaler' | 'machine'>;
+  readonly powerReadings: Counter<'driver' | 'result'>;
 
   constructor(registry = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -141,5 +146,35 @@ export class ControllerMetrics {
     this.isLeader = new Gauge({ name: 'bamel_controller_leader', help: '1 on the replica that holds the leader lease.', registers: r });
     this.fenced = new Counter({ name: 'bamel_controller_fenced_total', help: 'BMC calls refused because this replica no longer held its lease with the fencing margin.', registers: r });
     this.queueDepth = new Gauge({ name: 'bamel_controller_queue_depth', help: 'Autoscalers waiting to be reconciled.', registers: r });
+    this.machinePowerWatts = new Gauge({
+      name: 'bamel_machine_power_watts',
+      help: "What a machine draws: its BMC's reading, else the inventory figure for its phase (status.machines[].power.source says which).",
+      labelNames: ['autoscaler', 'machine'],
+      registers: r,
+    });
+    this.energyConsumed = new Counter({
+      name: 'bamel_energy_consumed_joules_total',
+      help: "Energy the managed machines drew, in joules (status.energy.consumedKWh's increments while this replica led).",
+      labelNames: ['autoscaler'],
+      registers: r,
+    });
+    this.energySaved = new Counter({
+      name: 'bamel_energy_saved_joules_total',
+      help: 'Net energy saved, in joules: idle draw avoided while machines were off, minus the draw while they booted; a power cycle is paid back before it advances (status.energy.savedKWh).',
+      labelNames: ['autoscaler'],
+      registers: r,
+    });
+    this.powerCycles = new Counter({
+      name: 'bamel_machine_power_cycles_total',
+      help: 'Power-ons started, per machine (each is a power cycle: boot energy, latency, wear).',
+      labelNames: ['autoscaler', 'machine'],
+      registers: r,
+    });
+    this.powerReadings = new Counter({
+      name: 'bamel_power_readings_total',
+      help: 'Power draw readings asked of BMCs, by driver and result (ok, none: the BMC offers none, skipped: a power operation held the BMC, error).',
+      labelNames: ['driver', 'result'],
+      registers: r,
+    });
   }
 }

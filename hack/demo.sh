@@ -66,7 +66,8 @@ bamel bmc status --inventory config/samples/inventory.yaml --machine rack-a-01
 # labelled demo=...; this one takes every other autoscaler.
 step "bamel manager: leader-elected controller (logs in .local/logs/demo-manager.log)"
 node dist/cmd/bamel.js manager --namespace bamel-system --leader-elect --metrics-bind-address 127.0.0.1:18080 \
-  --health-probe-bind-address 127.0.0.1:18081 --extender-bind-address 0 --autoscaler-selector '!demo' 2> "$logs/demo-manager.log" > /dev/null &
+  --health-probe-bind-address 127.0.0.1:18081 --extender-bind-address 0 --autoscaler-selector '!demo' \
+  --power-reading-interval 5 2> "$logs/demo-manager.log" > /dev/null &
 pids+=($!)
 echo $! >> "$pidfile"
 for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break; sleep 0.2; done
@@ -136,12 +137,23 @@ k get events -n default --field-selector involvedObject.kind=BareMetalAutoscaler
 printf '\nthe powered-off machine has no Node any more (it registers again when it boots):\n'
 k get nodes -L rack
 
+step "energy: what the machines draw, and what powering them off saved"
+printf 'bamel bmc power --inventory config/samples/inventory.yaml --machine rack-b-02: '
+bamel bmc power --inventory config/samples/inventory.yaml --machine rack-b-02
+printf 'rack-a-01 is on ipmi_sim, which has no DCMI:\n'
+rc=0; out="$(bamel bmc power --inventory config/samples/inventory.yaml --machine rack-a-01 2>&1)" || rc=$?
+printf '  %s\n  (exit %s)\n' "$(printf '%s' "$out" | cut -c1-200)" "$rc"
+printf '\nstatus.machines[].power (a BMC reading, else the inventory figure for the phase):\n'
+k get bma rack-a rack-b-gpu -o jsonpath='{range .items[*].status.machines[*]}{.name}{"\t"}{.phase}{"\t"}{.power.watts} W{"\t"}{.power.source}{"\n"}{end}'
+printf '\nstatus.energy of rack-b-gpu: '
+k get bma rack-b-gpu -o jsonpath='{.status.energy}'; echo
+
 hack/demo-extender.sh
 hack/demo-webhook.sh
 
 step "metrics"
 curl -fsS http://127.0.0.1:18080/metrics > "$logs/demo-metrics.txt"
-grep -E '^bamel_(controller_machines\{autoscaler="rack-b-gpu"|power_operations_total|controller_decisions_total|controller_drains_total|controller_evictions_total)' "$logs/demo-metrics.txt" || true
+grep -E '^bamel_(controller_machines\{autoscaler="rack-b-gpu"|power_operations_total|controller_decisions_total|controller_drains_total|controller_evictions_total|machine_power_watts|energy_|machine_power_cycles_total)' "$logs/demo-metrics.txt" || true
 
 hack/demo-traffic.sh   # traffic pressure through the eBPF agent (skips without root or BPF)
 hack/demo-fencing.sh   # a frozen leader, thawed after the takeover, touches no BMC

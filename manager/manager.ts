@@ -9,6 +9,9 @@ import { Extender } from '../extender/extender.js';
 import { ExtenderMetrics } from '../extender/metrics.js';
 import { buildExtenderServer } from '../extender/server.js';
 import { Actuator } from '../controller/actuator.js';
+import { PowerReader } from '../controller/power-readings.js';
+import type { ParsedMachine } from '../api/inventory.js';
+import type { BmcCredentials } from '../power/credentials.js';
 import { Drainer } from '../controller/drain.js';
 import { EventRecorder, podRef } from '../kube/events.js';
 import { ResourceInformer } from '../kube/informer.js';
@@ -71,6 +74,8 @@ export interface ManagerOptions {
   reconcileWatchdogMs?: number;
   /** /readyz fails while a watch has been down longer than this. Default 30 s. */
   watchStaleMs?: number;
+  /** Between two power readings of one BMC; 0 turns readings off (the inventory figures stand in). Default 60 s. */
+  powerReadingIntervalMs?: number;
   /** Called when this replica loses leadership: the process should exit and start anew. */
   onLeadershipLost?: () => void;
 }
@@ -93,6 +98,7 @@ export class Manager {
   readonly traffic: TrafficDemand;
   private readonly pool: BmcPool;
   private readonly actuator: Actuator;
+  private readonly powerReader: PowerReader | undefined;
   private readonly reconciler: Reconciler;
   private queue: WorkQueue | undefined;
   private elector: LeaderElector | undefined;
@@ -147,12 +153,13 @@ export class Manager {
       ...(opts.gracefulTimeoutMs !== undefined ? { gracefulTimeoutMs: opts.gracefulTimeoutMs } : {}),
     });
     const core = makeApiClient(opts.kc, k8s.CoreV1Api);
+    const credentials = async (m: ParsedMachine, autoscaler: string): Promise<BmcCredentials> => {
+      const namespace = this.informers.autoscalers.get(autoscaler)?.spec.inventory.namespace ?? this.inventoryNamespaceOf(m.name);
+      return readCredentialsSecret(core, namespace, m.bmc.credentialsSecret, `machine ${m.name}`);
+    };
     this.actuator = new Actuator({
       pool: this.pool,
-      credentials: async (m, autoscaler) => {
-        const namespace = this.informers.autoscalers.get(autoscaler)?.spec.inventory.namespace ?? this.inventoryNamespaceOf(m.name);
-        return readCredentialsSecret(core, namespace, m.bmc.credentialsSecret, `machine ${m.name}`);
-      },
+      credentials,
       metrics: this.metrics,
       logger: log.child({ component: 'actuator' }),
       gracefulTimeoutMs: opts.gracefulTimeoutMs ?? 180_000,
@@ -161,6 +168,11 @@ export class Manager {
       onDone: (autoscaler) => this.queue?.add(autoscaler),
     });
     const recorder = new EventRecorder(opts.kc, 'bamel-controller', this.identity, log.child({ component: 'events' }));
+    if (opts.powerReadingIntervalMs !== 0) {
+      const interval = opts.powerReadingIntervalMs ? { intervalMs: opts.powerReadingIntervalMs } : {};
+      const onChange = (autoscaler: string) => this.queue?.add(autoscaler);
+      this.powerReader = new PowerReader({ pool: this.pool, credentials, metrics: this.metrics, logger: log.child({ component: 'power-readings' }), onChange, ...interval });
+    }
     const drainer = new Drainer({
       kc: opts.kc,
       logger: log.child({ component: 'drain' }),
@@ -194,6 +206,7 @@ export class Manager {
         operationTimeoutMs: opts.bmcTimeouts?.operationMs ?? 300_000,
       },
       traffic: this.traffic,
+      ...(this.powerReader ? { powerReader: this.powerReader } : {}),
     });
     this.watches = new Watches(
       { ...this.informers, trafficReports: this.trafficReports },
@@ -445,6 +458,7 @@ export class Manager {
     await Promise.all([...this.servers.map((s) => s.close()), this.webhook?.stop()]);
     await Promise.all([...Object.values(this.informers).map((i) => i.stop()), this.webhookAutoscalers?.stop()]);
     await this.trafficReports.stop();
+    this.powerReader?.stop();
     await this.pool.close();
   }
 

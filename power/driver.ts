@@ -1,4 +1,5 @@
 import type { BmcAddress } from './address.js';
+import type { PowerReadingResult } from './reading.js';
 
 export type PowerState = 'on' | 'off';
 
@@ -42,6 +43,12 @@ export interface PowerDriver {
   status(opts?: OperationOptions): Promise<PowerState>;
   powerOn(opts?: OperationOptions): Promise<PowerResult>;
   powerOff(opts?: PowerOffOptions & OperationOptions): Promise<PowerResult>;
+  /**
+   * What the machine draws, as the BMC reports it, or why it reports nothing (a
+   * NoPowerReading, not an error). Drivers without readings leave it out. Callers read on a
+   * slow cadence (sensors rarely update faster than once a second, BMCs are small).
+   */
+  reading?(opts?: OperationOptions): Promise<PowerReadingResult>;
   /** Releases sessions and connections. */
   close(): Promise<void>;
 }

@@ -77,6 +77,13 @@ export class BmcTimeoutError extends BmcError {
   }
 }
 
+/**
+ * The BMC does not implement what was asked (IPMI completion code 0xC1 "Invalid command",
+ * 0xC1-like answers to an optional command such as DCMI's power reading): a refusal that
+ * no retry changes.
+ */
+export class BmcUnsupportedError extends BmcRefusedError {}
+
 /** The BMC answered something this driver cannot interpret. */
 export class BmcProtocolError extends BmcError {
   readonly code = 'BMC_PROTOCOL';

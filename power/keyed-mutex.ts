@@ -19,6 +19,11 @@ export class KeyedMutex {
     }
   }
 
+  /** Whether an operation holds the key or waits for it. */
+  busy(key: string): boolean {
+    return this.tails.has(key);
+  }
+
   get size(): number {
     return this.tails.size;
   }

@@ -3,6 +3,7 @@ import { parseBmcAddress, type BmcAddress } from './address.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
 import type { BmcCredentials } from './credentials.js';
 import { BmcAuthError } from './errors.js';
+import type { PowerReadingResult } from './reading.js';
 import { endpointOf, type OperationOptions, type PowerDriver, type PowerOffOptions, type PowerResult, type PowerState } from './driver.js';
 import { createPowerDriver, type DriverOptions } from './factory.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -37,6 +38,14 @@ interface Entry {
   fingerprint: string;
   breaker: CircuitBreaker;
   key: string;
+  /** Aborts the power reading in flight, if one is. */
+  reading: AbortController | undefined;
+}
+
+/** Why a power reading was not taken now; the next one may be. */
+export interface ReadingSkipped {
+  kind: 'skipped';
+  reason: string;
 }
 
 /**
@@ -54,8 +63,10 @@ export class BmcPool {
   /** A driver for the machine whose calls go through the BMC's mutex and breaker. */
   driver(spec: MachineBmcSpec, credentials: BmcCredentials): PowerDriver {
     const entry = this.entry(spec, credentials);
-    const run = <T>(operation: string, fn: () => Promise<T>): Promise<T> =>
-      this.mutex.run(entry.key, () =>
+    const run = <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
+      // A power operation never waits for a reading: the reading in flight is dropped.
+      entry.reading?.abort(new Error(`${operation} was asked of this BMC`));
+      return this.mutex.run(entry.key, () =>
         entry.breaker.run(operation, fn).catch((err: unknown) => {
           if (err instanceof BmcAuthError) {
             this.opts.logger?.warn(
@@ -66,6 +77,7 @@ export class BmcPool {
           throw err;
         }),
       );
+    };
     return {
       kind: entry.driver.kind,
       endpoint: entry.driver.endpoint,
@@ -74,6 +86,31 @@ export class BmcPool {
       powerOff: (o?: PowerOffOptions & OperationOptions): Promise<PowerResult> => run('power off', () => entry.driver.powerOff(o)),
       close: async () => undefined,
     };
+  }
+
+  /**
+   * What the machine draws, if its BMC can say, without standing in the way of power
+   * operations: skipped when an operation holds or waits for the BMC, or its breaker is not
+   * closed; aborted when a power operation arrives meanwhile. A reading is one turn of the
+   * BMC's mutex like any call, but its failures do not count towards the breaker: a BMC with
+   * a broken power sensor still powers its machine.
+   */
+  async reading(spec: MachineBmcSpec, credentials: BmcCredentials, timeoutMs: number): Promise<PowerReadingResult | ReadingSkipped> {
+    const entry = this.entry(spec, credentials);
+    const read = entry.driver.reading?.bind(entry.driver);
+    if (read === undefined) return { kind: 'none', reason: `the ${entry.driver.kind} driver reads no power` };
+    if (this.mutex.busy(entry.key)) return { kind: 'skipped', reason: 'a power operation holds the BMC' };
+    if (entry.breaker.state !== 'closed') return { kind: 'skipped', reason: `the BMC's circuit breaker is ${entry.breaker.state}` };
+    const abort = new AbortController();
+    entry.reading = abort;
+    try {
+      return await this.mutex.run(entry.key, () => read({ signal: AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]) }));
+    } catch (err) {
+      if (abort.signal.aborted) return { kind: 'skipped', reason: 'a power operation was asked of the BMC' };
+      throw err;
+    } finally {
+      if (entry.reading === abort) entry.reading = undefined;
+    }
   }
 
   health(name: string): BmcHealth | undefined {
@@ -123,7 +160,7 @@ export class BmcPool {
     // A new address or password is a new chance: the breaker starts closed again.
     const breaker = existing && existing.key === key && existing.fingerprint === fingerprint ? existing.breaker : new CircuitBreaker(key, this.opts.breaker);
     if (existing) void existing.driver.close().catch(() => undefined);
-    const entry: Entry = { driver, fingerprint, breaker, key };
+    const entry: Entry = { driver, fingerprint, breaker, key, reading: undefined };
     this.entries.set(spec.name, entry);
     return entry;
   }

@@ -28,9 +28,37 @@ export interface ScheduleOptions {
   deferred?: boolean;
 }
 
+/** What a machine draws: idle when on with nothing to do, max at full load (and while booting). */
+export interface PowerDraw {
+  idleWatts: number;
+  maxWatts: number;
+}
+
+/** Idle servers draw 50-60 % of their peak: the figure that stands in when an inventory gives only one of the two. */
+const IDLE_SHARE = 0.55;
+const DEFAULT_DRAW: PowerDraw = { idleWatts: 165, maxWatts: 300 };
+
+/** A machine's draw from an inventory's (optional) figures. */
+export function drawOf(power: { idleWatts?: number | undefined; maxWatts?: number | undefined } | undefined): PowerDraw {
+  const idle = power?.idleWatts;
+  const max = power?.maxWatts;
+  if (idle !== undefined && max !== undefined) return { idleWatts: idle, maxWatts: max };
+  if (max !== undefined) return { idleWatts: Math.round(max * IDLE_SHARE), maxWatts: max };
+  if (idle !== undefined) return { idleWatts: idle, maxWatts: Math.round(idle / IDLE_SHARE) };
+  return DEFAULT_DRAW;
+}
+
+/** What the machine is doing while on: booting (POST, the OS coming up) or running at a load from 0 to 1. */
+export interface SimActivity {
+  booting?: boolean;
+  load?: number;
+}
+
 export interface SimChassisOptions {
   machine: string;
   initialPower: SimPowerState;
+  /** Default drawOf(undefined). */
+  draw?: PowerDraw;
   /** Sees each power event before the listeners do (a simulator's log). */
   log?: (event: SimPowerEvent) => void;
 }
@@ -45,6 +73,9 @@ export class SimChassis {
   private pending: Pending | undefined;
   private lastOffAt = -Infinity;
   private readonly log: ((event: SimPowerEvent) => void) | undefined;
+  private readonly draw: PowerDraw;
+  private booting = false;
+  private load = 0;
   private readonly powerListeners = new Set<(event: SimPowerEvent) => void>();
   private readonly stateListeners = new Set<(state: SimPowerState) => void>();
 
@@ -52,6 +83,23 @@ export class SimChassis {
     this.machine = opts.machine;
     this.settled = opts.initialPower;
     this.log = opts.log;
+    this.draw = opts.draw ?? DEFAULT_DRAW;
+  }
+
+  /**
+   * What the machine draws now, in watts: nothing when off (a BMC's own standby draw is not
+   * the machine's), maxWatts while booting, idle plus the load's share of the rest when on.
+   */
+  get watts(): number {
+    if (this.settled === 'off') return 0;
+    if (this.booting) return this.draw.maxWatts;
+    return this.draw.idleWatts + (this.draw.maxWatts - this.draw.idleWatts) * this.load;
+  }
+
+  /** The machine booted, or got work: what is not given stays as it is. */
+  setActivity(activity: SimActivity): void {
+    if (activity.booting !== undefined) this.booting = activity.booting;
+    if (activity.load !== undefined) this.load = Math.min(1, Math.max(0, activity.load));
   }
 
   /** The power as it is now (a change under way has not landed). */
@@ -135,6 +183,7 @@ export class SimChassis {
     if (byBmc && state === 'off' && this.settled === 'on') this.lastOffAt = Date.now();
     if (this.settled === state) return;
     this.settled = state;
+    if (state === 'off') this.booting = false;
     for (const listener of this.stateListeners) listener(state);
   }
 }

@@ -9,6 +9,7 @@ import { IpmiSimBmc } from './ipmi-sim.js';
 import { SimMachine, type KubeletHooks, type MachineEvent, type MachineFaults } from './machine.js';
 import { QUIRK_PROFILES, RedfishFakeServer, type QuirkProfile } from './redfish-fake.js';
 import type { SimPowerState, SimulatedBmc } from './types.js';
+import { drawOf } from './chassis.js';
 
 /** Inventory label naming the Redfish fake's quirk profiles for a machine, dot-separated (a label value holds no comma). */
 export const QUIRKS_LABEL = 'sim.bamel.io/redfish-quirks';
@@ -83,6 +84,7 @@ export class Datacenter {
         port: addr.port,
         credentials,
         initialPower,
+        draw: drawOf(m.power),
         gracefulShutdownMs: this.opts.gracefulShutdownMs,
         workDir: join(this.workDir ?? tmpdir(), m.name),
         logger: this.opts.logger.child({ machine: m.name }),
@@ -113,6 +115,7 @@ export class Datacenter {
       credentials,
       ...(quirks.length > 0 ? { profile: quirks as QuirkProfile[] } : {}),
       initialPower,
+      draw: drawOf(m.power),
       gracefulShutdownMs: this.opts.gracefulShutdownMs,
     });
   }
@@ -164,6 +167,16 @@ export async function controlServer(dc: Datacenter, logger: Logger): Promise<Fas
       const m = dc.machines.get(req.params.name);
       if (!m) return reply.code(404).send({ error: `no machine ${req.params.name}` });
       await m.setFaults(req.body);
+      return m.state;
+    },
+  );
+  app.put<{ Params: { name: string }; Body: { load: number } }>(
+    '/machines/:name/load',
+    { schema: { body: { type: 'object', required: ['load'], additionalProperties: false, properties: { load: { type: 'number', minimum: 0, maximum: 1 } } } } },
+    async (req, reply) => {
+      const m = dc.machines.get(req.params.name);
+      if (!m) return reply.code(404).send({ error: `no machine ${req.params.name}` });
+      m.setLoad(req.body.load);
       return m.state;
     },
   );

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { SimChassis } from './chassis.js';
+import { SimChassis, type PowerDraw, type SimActivity } from './chassis.js';
 import { ChassisHookServer, type ChassisRequest, type HookReply } from './ipmi-sim/hook.js';
 import { IpmiSimProcess } from './ipmi-sim/process.js';
 import type { SimFaults, SimPowerEvent, SimPowerState, SimulatedBmc } from './types.js';
@@ -18,6 +18,8 @@ export interface IpmiSimBmcOptions {
   port: number;
   credentials: { username: string; password: string };
   initialPower?: SimPowerState;
+  /** What the machine draws. ipmi_sim cannot report it: OpenIPMI's lanserv has no DCMI (Get Power Reading answers 0xC1). */
+  draw?: PowerDraw;
   /** How long the simulated OS takes to shut down after a soft off. Infinity: it never does (only a hard off works). Default 2000. */
   gracefulShutdownMs?: number;
   /** Holds the generated config (mode 0600: it has the simulated BMC's password); created if missing. */
@@ -64,7 +66,7 @@ export class IpmiSimBmc implements SimulatedBmc {
     this.port = opts.port;
     this.gracefulShutdownMs = opts.gracefulShutdownMs ?? DEFAULT_GRACEFUL_SHUTDOWN_MS;
     this.log = (opts.logger ?? pino({ enabled: false })).child({ component: 'ipmi-sim', machine: opts.machine, bmc: `${opts.host}:${opts.port}` });
-    this.chassis = new SimChassis({ machine: opts.machine, initialPower: opts.initialPower ?? 'off', log: (event) => this.log.info(event, 'power request') });
+    this.chassis = new SimChassis({ machine: opts.machine, initialPower: opts.initialPower ?? 'off', ...(opts.draw ? { draw: opts.draw } : {}), log: (event) => this.log.info(event, 'power request') });
     this.hook = new ChassisHookServer((request) => this.handleHook(request));
     this.ipmiSim = new IpmiSimProcess({
       machine: opts.machine,
@@ -99,6 +101,14 @@ export class IpmiSimBmc implements SimulatedBmc {
 
   get power(): SimPowerState {
     return this.chassis.power;
+  }
+
+  get watts(): number {
+    return this.chassis.watts;
+  }
+
+  setActivity(activity: SimActivity): void {
+    this.chassis.setActivity(activity);
   }
 
   /** The ipmi_sim process, while one runs (tests look for it in /proc). */

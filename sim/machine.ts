@@ -58,8 +58,13 @@ export class SimMachine {
     return this.opts.bmc.power;
   }
 
-  get state(): { machine: string; power: SimPowerState; booting: boolean; joined: boolean; faults: MachineFaults } {
-    return { machine: this.name, power: this.power, booting: this.bootTimer !== undefined, joined: this.joined, faults: { ...this.faults } };
+  get state(): { machine: string; power: SimPowerState; booting: boolean; joined: boolean; watts: number; faults: MachineFaults } {
+    return { machine: this.name, power: this.power, booting: this.bootTimer !== undefined, joined: this.joined, watts: this.opts.bmc.watts, faults: { ...this.faults } };
+  }
+
+  /** The work the machine does, from 0 (idle) to 1 (full load): its draw follows while it is on. */
+  setLoad(load: number): void {
+    this.opts.bmc.setActivity({ load });
   }
 
   /** At start-up: a machine whose Node is still kept alive was left running. */
@@ -98,8 +103,11 @@ export class SimMachine {
     const base = (machine.bootSeconds ?? defaultBootSeconds) * 1000 * bootScale;
     const bootMs = Math.max(0, Math.round(base * (1 + bootJitter * (2 * random() - 1))));
     this.opts.emit({ event: 'booting', machine: this.name, bootMs });
+    this.opts.bmc.setActivity({ booting: true });
     this.bootTimer = setTimeout(() => {
       this.bootTimer = undefined;
+      // Booted (a machine whose Node never joins still ran its POST and OS).
+      this.opts.bmc.setActivity({ booting: false });
       if (this.faults.neverJoins || this.power !== 'on') return;
       this.serial(async () => {
         const how = await this.opts.kubelet.start(machine);
@@ -122,6 +130,7 @@ export class SimMachine {
 
   private cancelBoot(): void {
     if (this.bootTimer) clearTimeout(this.bootTimer);
+    if (this.bootTimer) this.opts.bmc.setActivity({ booting: false });
     this.bootTimer = undefined;
   }
 

@@ -21,6 +21,7 @@ import {
   TASKS,
 } from './redfish-fake/resources.js';
 import { FakeSystem, type AddSystemOptions } from './redfish-fake/system.js';
+import { CHASSIS, chassisCollection, chassisReply } from './redfish-fake/chassis.js';
 
 export { FakeSystem, QUIRK_PROFILES, type AddSystemOptions, type QuirkProfile, type QuirkTunables } from './redfish-fake/system.js';
 
@@ -54,7 +55,8 @@ interface Authenticated {
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
-const SYSTEM_PATH = /^\/redfish\/v1\/Systems\/([^/]+)(\/.*)?$/;
+// A system's chassis has the system's id: its requests concern that system.
+const SYSTEM_PATH = /^\/redfish\/v1\/(?:Systems|Chassis)\/([^/]+)(\/.*)?$/;
 const TASK_PATH = /^\/redfish\/v1\/TaskService\/(?:TaskMonitors|Tasks)\/([^/]+)$/;
 
 /**
@@ -246,6 +248,7 @@ export class RedfishFakeServer {
     }
     if (pathSystem === null) return notFound(path);
     if (pathSystem && path.startsWith(`${SYSTEMS}/`)) return this.routeSystem(method, path, pathSystem, body);
+    if (pathSystem && path.startsWith(`${CHASSIS}/`)) return method === 'GET' ? (chassisReply(pathSystem, path) ?? notFound(path)) : notAllowed(method, path);
     return this.routeService(method, path, auth);
   }
 
@@ -259,6 +262,7 @@ export class RedfishFakeServer {
 
   private routeService(method: string, path: string, auth: Authenticated): Reply {
     if (method === 'GET' && path === SYSTEMS) return { status: 200, body: collection(SYSTEMS, 'ComputerSystemCollection', 'Computer System Collection', auth.systems.map(systemPath)) };
+    if (method === 'GET' && path === CHASSIS) return { status: 200, body: chassisCollection(auth.systems) };
     if (method === 'GET' && path === SESSION_SERVICE) return { status: 200, body: sessionService() };
     if (method === 'GET' && path === SESSIONS) {
       const visible = [...this.sessions.values()].filter((s) => auth.systems.some((sys) => s.systems.has(sys)));

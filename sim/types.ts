@@ -4,6 +4,8 @@
  * project's Redfish fake).
  */
 
+import type { SimActivity } from './chassis.js';
+
 export type SimPowerState = 'on' | 'off';
 
 /** One power request as the BMC received it; `bamel sim` prints each as a JSON line. */
@@ -35,6 +37,10 @@ export interface SimFaults {
 export interface SimulatedBmc {
   readonly machine: string;
   readonly power: SimPowerState;
+  /** What the machine draws now (sim/chassis.ts), whether or not the BMC can report it. */
+  readonly watts: number;
+  /** The machine booted or got work (the draw follows). */
+  setActivity(activity: SimActivity): void;
   /** Subscribe to power requests. Returns an unsubscribe function. */
   onPower(listener: (event: SimPowerEvent) => void): () => void;
   setFaults(faults: SimFaults): Promise<void>;

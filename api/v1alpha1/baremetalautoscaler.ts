@@ -1,6 +1,7 @@
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import { Type, type Static } from '@sinclair/typebox';
 import { QuantityMap, StringEnum, StringMap, withRules } from '../schema-helpers.js';
+import { EnergyStatusSchema, MachinePowerSchema } from './energy.js';
 
 /**
  * BareMetalAutoscaler, autoscaling.bamel.io/v1alpha1: the one source of the API. The CRD
@@ -370,6 +371,7 @@ export const MachineStatusSchema = Type.Object(
         { description: 'Progress of the drain in flight (phase Draining).' },
       ),
     ),
+    power: Type.Optional(MachinePowerSchema),
   },
   { description: 'The state of one managed machine.' },
 );
@@ -446,6 +448,7 @@ export const BareMetalAutoscalerStatusSchema = Type.Object(
         'x-kubernetes-list-map-keys': ['type'],
       }),
     ),
+    energy: Type.Optional(EnergyStatusSchema),
   },
   { description: 'What the autoscaler observed and did.' },
 );

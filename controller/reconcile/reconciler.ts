@@ -10,6 +10,7 @@ import { Announcer } from './announcer.js';
 import { budgetStep } from './budget.js';
 import { CandidateCache, ClaimBook, demandStep } from './demand.js';
 import { drainStep } from './drain-step.js';
+import { EnergyStep } from './energy.js';
 import { AutoscalerView, InventoryCache, inventoryProblem, selectMachines } from './fetch.js';
 import { applyIntents, deletionIntents, powerOnIntents } from './intents.js';
 import { lifecycleStep } from './lifecycle.js';
@@ -57,6 +58,7 @@ export class Reconciler {
   private readonly drainer: Drainer;
   private readonly foreign: ForeignIntents | undefined;
   private readonly livePods: LivePods;
+  private readonly energy: EnergyStep;
 
   constructor(private readonly deps: ReconcilerDeps) {
     const { stores } = deps;
@@ -67,6 +69,7 @@ export class Reconciler {
     this.reporter = new Reporter(deps.recorder, deps.metrics, this.announcer, stores.autoscalers, () => new Set(this.pods.unschedulable().map((p) => p.metadata?.uid ?? '')));
     this.writer = new StatusWriter(deps.api ?? kubeAutoscalerApi(makeApiClient(deps.kc, k8s.CustomObjectsApi)), this.view, stores.nodes);
     this.livePods = deps.livePods ?? livePodsFrom(makeApiClient(deps.kc, k8s.CoreV1Api));
+    this.energy = new EnergyStep(deps.metrics, deps.powerReader);
     const { operationTimeoutMs } = deps.options;
     if (operationTimeoutMs !== undefined) this.foreign = new ForeignIntents(deps.monotonicNow ?? (() => performance.now()), operationTimeoutMs + deps.options.settleGraceMs);
     this.drainer = deps.drainer ?? new Drainer({ kc: deps.kc, logger: deps.logger, metrics: deps.metrics, onChange: () => undefined, now: this.now });
@@ -152,7 +155,10 @@ export class Reconciler {
       this.foreign.retain(new Set(stores.autoscalers.list().flatMap((a) => (a.status?.machines ?? []).flatMap((m) => (m.operation ? [m.operation.id] : [])))));
     }
     const probeWaits = life.probes.filter((m) => !actuator.probe(name, m)).map((m) => actuator.nextProbeAt(m.name));
-    for (const n of life.forgotten) void pool.forget(n);
+    for (const n of life.forgotten) {
+      void pool.forget(n);
+      this.deps.powerReader?.forget(n);
+    }
 
     // Demand: pending pods (and a traffic surge's extra replica), and the machines coming for them.
     const pending = this.claims.pendingFor(name, this.pods.unschedulable(), now);
@@ -212,13 +218,14 @@ export class Reconciler {
     for (const n of checked.untaint) this.drainer.forget(n);
     const applied = applyIntents(checked.machines, checked.intents, prev.lastScaleEvent, options.identity, now);
     const offAborted = checked.aborted[0];
+    const powered = this.energy.run({ autoscaler: name, selected, previous: prev, machines: applied.machines, now });
 
     // Status, then (only once it is written) actuation.
     const status = buildStatus({
       generation,
       conditions,
       selected,
-      machines: applied.machines,
+      machines: powered.machines,
       deletionBlocked: deleting ? [...deletion.blocked, ...down.deletionBlocked] : [],
       deleting,
       dryRun: spec.dryRun,
@@ -234,8 +241,10 @@ export class Reconciler {
         ? { time: nowDate.toISOString(), machine: offAborted.machine, reason: `power-off aborted: pods run on it now (${offAborted.pods.slice(0, 5).join(', ')})`.slice(0, 2048) }
         : (drains.failure ?? prev.lastScaleDownFailure),
       now,
+      energy: powered.energy,
     });
     await this.writer.write(bma, status);
+    powered.record(applied.started);
     await actuate(
       { actuator, drainer: this.drainer, metrics: this.deps.metrics, nodes: stores.nodes },
       { autoscaler: name, drains, scaleDown: down, untaint: checked.untaint, started: applied.started, acknowledged: life.acknowledged, dryRun: spec.dryRun, log },
@@ -270,6 +279,7 @@ export class Reconciler {
     this.view.forget(name);
     this.announcer.forgetAutoscaler(name);
     this.claims.forget(name);
+    this.energy.forget(name);
   }
 }
 

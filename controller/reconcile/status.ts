@@ -31,6 +31,8 @@ export interface StatusInput {
   lastScaleEvent: ScaleEvent | undefined;
   lastScaleDownFailure: BareMetalAutoscalerStatus['lastScaleDownFailure'];
   now: number;
+  /** The energy account (reconcile/energy.ts). */
+  energy?: BareMetalAutoscalerStatus['energy'];
 }
 
 export function buildStatus(input: StatusInput): BareMetalAutoscalerStatus {
@@ -96,6 +98,7 @@ export function buildStatus(input: StatusInput): BareMetalAutoscalerStatus {
     conditions,
     ...(last ? { lastScaleEvent: last, lastScaleTime: last.time } : {}),
     ...(input.lastScaleDownFailure ? { lastScaleDownFailure: input.lastScaleDownFailure } : {}),
+    ...(input.energy ? { energy: input.energy } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import type { Actuator } from '../actuator.js';
 import type { Drainer } from '../drain.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { TrafficDemandSource } from '../traffic.js';
+import type { PowerReader } from '../power-readings.js';
 
 /** The shapes the reconcile steps share: what they read, and what they hand to the next step. */
 
@@ -78,6 +79,8 @@ export interface ReconcilerDeps {
   livePods?: (node: string) => Promise<k8s.V1Pod[]>;
   /** Traffic pressure from the eBPF agents' TrafficReports (controller/traffic.ts). */
   traffic?: TrafficDemandSource;
+  /** Power readings of the machines' BMCs (controller/power-readings.ts); without it the inventory figures stand in. */
+  powerReader?: PowerReader;
 }
 
 export interface ReconcileResult {

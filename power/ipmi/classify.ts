@@ -4,10 +4,10 @@
  * a caller can act on. Kept apart from the runner so that the reading can be checked line
  * by line against what ipmitool prints, without a BMC.
  */
-import { BmcAuthError, BmcProtocolError, BmcRefusedError, BmcTimeoutError, BmcUnreachableError, type BmcError } from '../errors.js';
+import { BmcAuthError, BmcProtocolError, BmcRefusedError, BmcTimeoutError, BmcUnreachableError, BmcUnsupportedError, type BmcError } from '../errors.js';
 import type { ProbeResult } from './ping.js';
 
-export type IpmitoolFailureKind = 'busy' | 'cipher' | 'auth' | 'unresolved' | 'no-v2' | 'no-answer' | 'refused' | 'unknown';
+export type IpmitoolFailureKind = 'busy' | 'cipher' | 'auth' | 'unresolved' | 'no-v2' | 'no-answer' | 'refused' | 'unsupported' | 'unknown';
 
 export interface IpmitoolFailure {
   kind: IpmitoolFailureKind;
@@ -40,6 +40,10 @@ export interface IpmitoolFailure {
  *   are the same silence after the session was set up. An RMCP presence ping then tells
  *   them apart: refused or no route -> BmcUnreachableError; a pong or silence ->
  *   BmcTimeoutError (the BMC is there but does not answer; retried).
+ * unsupported (BmcUnsupportedError): the BMC does not implement the command. ipmi_sim
+ *   answers the DCMI Get Power Reading (netfn 0x2C) with "DCMI request failed because:
+ *   Invalid command (c1)"; "Command not supported in present state" (0xD5) and "Invalid
+ *   data field in request" (0xCC, DCMI mode not offered) mean the same to a caller.
  * refused (BmcRefusedError): any other completion code on the command, e.g. ipmi_sim's
  *   "Set Chassis Power Control to Up/On failed: Unspecified error" when its chassis
  *   control program fails.
@@ -67,6 +71,7 @@ const FAILURE_RULES: readonly { kind: IpmitoolFailureKind; pattern: RegExp }[] =
   { kind: 'no-answer', pattern: /^Get Auth Capabilities error\s*$/ },
   { kind: 'no-answer', pattern: /Error: no response from RAKP [13] message/ },
   { kind: 'no-answer', pattern: /^Unable to (?:get Chassis Power Status|set Chassis Power Control to \S+)\s*$/ },
+  { kind: 'unsupported', pattern: /^DCMI request failed because: (?:Invalid command|Command not supported in present state|Invalid data field in request)/ },
   { kind: 'refused', pattern: /^(?:Get Chassis Power Status|Set Chassis Power Control to \S+) failed: / },
 ];
 
@@ -116,6 +121,8 @@ export function answeredFailureError(failure: AnsweredFailure, command: string, 
       return new BmcProtocolError(`the BMC does not speak IPMI 2.0 / RMCP+ (${said})`, { ...ctx, hint: 'enable IPMI 2.0 (lanplus) on the BMC; IPMI 1.5 is not used' });
     case 'refused':
       return new BmcRefusedError(`the BMC refused "${command}" (${said})`, ctx);
+    case 'unsupported':
+      return new BmcUnsupportedError(`the BMC does not support "${command}" (${said})`, ctx);
     case 'cipher':
     case 'unknown':
       return new BmcProtocolError(`ipmitool failed on "${command}" with exit code ${ctx.status ?? 'none'} (${said})`, ctx);

@@ -8,7 +8,8 @@ import { pino, type Logger } from 'pino';
 import type { BmcAddress } from '../address.js';
 import type { BmcCredentials } from '../credentials.js';
 import { DEFAULT_TIMEOUTS, endpointOf, type DriverTimeouts, type OperationOptions, type PowerDriver, type PowerOffOptions, type PowerResult, type PowerState } from '../driver.js';
-import { BmcProtocolError } from '../errors.js';
+import { BmcProtocolError, BmcUnsupportedError } from '../errors.js';
+import { parseDcmiPowerReading, type PowerReadingResult } from '../reading.js';
 import { quote } from './classify.js';
 import { IpmiOperation } from './operation.js';
 import { IpmiEndpoints, IpmitoolRunner, type CipherSuite } from './runner.js';
@@ -107,6 +108,19 @@ export class IpmiDriver implements PowerDriver {
 
   status(opts?: OperationOptions): Promise<PowerState> {
     return this.run('reading the power state', opts, (op) => this.readPower(op));
+  }
+
+  /** What the machine draws, through DCMI (`dcmi power reading`); a BMC without DCMI power management has no reading. */
+  reading(opts?: OperationOptions): Promise<PowerReadingResult> {
+    return this.run('reading the power draw', opts, async (op) => {
+      try {
+        const stdout = await this.ipmitool.command(op, ['dcmi', 'power', 'reading']);
+        return parseDcmiPowerReading(this.ipmitool.redact(stdout), { address: this.endpoint, operation: op.operation }, new Date());
+      } catch (err) {
+        if (err instanceof BmcUnsupportedError) return { kind: 'none', reason: `the BMC offers no DCMI power reading: ${err.message}` };
+        throw err;
+      }
+    });
   }
 
   powerOn(opts?: OperationOptions): Promise<PowerResult> {

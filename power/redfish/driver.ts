@@ -7,6 +7,8 @@ import { RedfishAuth, type RetryPolicy } from './auth.js';
 import { Operation } from '../operation.js';
 import { ResetSender } from './reset.js';
 import { RedfishSystem, type RedfishPowerState, type SystemView } from './system.js';
+import type { PowerReadingResult } from '../reading.js';
+import { readRedfishPower } from './power-reading.js';
 import { RedfishTransport } from './transport.js';
 
 export interface RedfishDriverOptions {
@@ -88,6 +90,14 @@ export class RedfishDriver implements PowerDriver {
 
   status(opts?: OperationOptions): Promise<PowerState> {
     return this.run('reading the power state', opts, async (op) => REPORTED[(await this.system.read(op)).powerState]);
+  }
+
+  /** What the machine draws, from its chassis's power resources (see power-reading.ts). */
+  reading(opts?: OperationOptions): Promise<PowerReadingResult> {
+    return this.run('reading the power draw', opts, async (op) => {
+      const place = { operation: op.operation, endpoint: op.endpoint, redact: this.transport.redact };
+      return readRedfishPower((path) => this.auth.request(op, { method: 'GET', path }), await this.system.resource(op), place);
+    });
   }
 
   powerOn(opts?: OperationOptions): Promise<PowerResult> {

@@ -54,6 +54,14 @@ export class RedfishSystem {
     return { path, ...parseSystem(op, path, res.body) };
   }
 
+  /** The system resource as the BMC answers it, for what lies beyond the power state (its chassis). */
+  async resource(op: Operation): Promise<unknown> {
+    const path = await this.systemPath(op);
+    const res = await this.auth.request(op, { method: 'GET', path });
+    if (res.status !== 200) throw statusError(this.place(op), 'reading the system', res);
+    return res.body;
+  }
+
   /**
    * The ResetType values the BMC allows: inline, else from its ActionInfo resource, else
    * undefined (the BMC does not say; the caller tries and reads the answer).

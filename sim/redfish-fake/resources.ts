@@ -21,6 +21,7 @@ export function serviceRoot(opts: { sessionService: boolean; linksSessions: bool
     RedfishVersion: '1.15.0',
     UUID: '5a3b5a2e-0b8f-4c49-9d7e-6d1f3a0b6c11',
     Systems: { '@odata.id': SYSTEMS },
+    Chassis: { '@odata.id': `${ROOT}/Chassis` },
     TaskService: { '@odata.id': TASK_SERVICE },
     ...(opts.sessionService ? { SessionService: { '@odata.id': SESSION_SERVICE } } : {}),
     Links: opts.linksSessions ? { Sessions: { '@odata.id': SESSIONS } } : {},
@@ -54,6 +55,7 @@ export function computerSystem(system: FakeSystem): Json {
     SystemType: 'Physical',
     PowerState: system.reportedPowerState(),
     Status: { State: 'Enabled', Health: 'OK' },
+    Links: { Chassis: [{ '@odata.id': `${ROOT}/Chassis/${encodeURIComponent(system.id)}` }] },
     Actions: { '#ComputerSystem.Reset': reset },
   };
 }

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { SimChassis, type PowerChange } from '../chassis.js';
+import { SimChassis, type PowerChange, type PowerDraw, type SimActivity } from '../chassis.js';
 import type { SimFaults, SimPowerEvent, SimPowerState, SimulatedBmc } from '../types.js';
 
 /**
@@ -19,6 +19,12 @@ import type { SimFaults, SimPowerEvent, SimPowerState, SimulatedBmc } from '../t
  * - not-acceptable-identity: 406 to Accept-Encoding: identity (HPE Gen10 Plus)
  * - no-force-on: ForceOn is not allowed
  * - no-graceful-shutdown: GracefulShutdown is not allowed
+ * Power readings: by default the chassis links all three power resources (PowerSubsystem
+ * with two supplies, EnvironmentMetrics, the deprecated Power), so a client reads the first;
+ * - power-environmentmetrics-only: only EnvironmentMetrics (PowerWatts)
+ * - power-deprecated-only: only the deprecated Power (PowerControl[].PowerConsumedWatts)
+ * - no-power-reading: the chassis links no power resource at all
+ * - bad-power-reading: EnvironmentMetrics only, whose PowerWatts.Reading is a string
  */
 export const QUIRK_PROFILES = [
   'generic',
@@ -36,6 +42,10 @@ export const QUIRK_PROFILES = [
   'not-acceptable-identity',
   'no-force-on',
   'no-graceful-shutdown',
+  'power-environmentmetrics-only',
+  'power-deprecated-only',
+  'no-power-reading',
+  'bad-power-reading',
 ] as const;
 export type QuirkProfile = (typeof QUIRK_PROFILES)[number];
 
@@ -62,6 +72,8 @@ export interface AddSystemOptions {
   /** How long the OS takes to shut down on GracefulShutdown; Infinity: it ignores it. Default 0. */
   gracefulShutdownMs?: number;
   quirks?: QuirkTunables;
+  /** What the machine draws (reported through its chassis's power resources). */
+  draw?: PowerDraw;
 }
 
 export const RESET_TYPES = ['On', 'ForceOn', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'PowerCycle', 'Nmi'] as const;
@@ -116,13 +128,21 @@ export class FakeSystem implements SimulatedBmc {
     this.gracefulShutdownMs = opts.gracefulShutdownMs ?? 0;
     this.tunables = { conflictWindowMs: 5_000, sessionFailures: 2, retryAfterSeconds: 1, taskMs: 1_000, ...opts.quirks };
     this.sessionFailuresLeft = this.tunables.sessionFailures;
-    this.chassis = new SimChassis({ machine: opts.machine, initialPower: opts.initialPower ?? 'off' });
+    this.chassis = new SimChassis({ machine: opts.machine, initialPower: opts.initialPower ?? 'off', ...(opts.draw ? { draw: opts.draw } : {}) });
     this.userDigest = digest(opts.credentials.username);
     this.passwordDigest = digest(opts.credentials.password);
   }
 
   get power(): SimPowerState {
     return this.chassis.power;
+  }
+
+  get watts(): number {
+    return this.chassis.watts;
+  }
+
+  setActivity(activity: SimActivity): void {
+    this.chassis.setActivity(activity);
   }
 
   get faults(): Readonly<SimFaults> {

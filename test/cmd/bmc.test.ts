@@ -114,8 +114,12 @@ t.before(async () => {
     ['on-graceful', 'on'],
     ['on-force', 'on'],
     ['auth', 'on'],
+    ['power', 'on'],
+    ['no-reading', 'on'],
   ] as const) {
-    const system = redfish.addSystem({ id, machine: `rack-cli-${id}`, credentials: { username: USERNAME, password: PASSWORD }, initialPower });
+    const profile = id === 'power' ? 'power-environmentmetrics-only' : id === 'no-reading' ? 'no-power-reading' : 'generic';
+    const draw = { idleWatts: 180, maxWatts: 420 };
+    const system = redfish.addSystem({ id, machine: `rack-cli-${id}`, credentials: { username: USERNAME, password: PASSWORD }, initialPower, profile, draw });
     // Requests only: a change that lands later also reports its completion.
     system.onPower((e) => {
       if (!(e.detail ?? '').startsWith('completed')) redfishEvents.push(e);
@@ -150,7 +154,7 @@ type BmcFlags = Parameters<typeof runBmc>[1];
 type BmcIo = NonNullable<Parameters<typeof runBmc>[2]>;
 
 /** The command's action without the process around it; the defaults are the CLI's. */
-async function runInProcess(action: 'status' | 'on' | 'off', flags: Partial<BmcFlags>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runInProcess(action: 'status' | 'on' | 'off' | 'power', flags: Partial<BmcFlags>): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   // runBmc only ever calls write(): a string sink stands in for the process streams.
@@ -305,4 +309,28 @@ t.test('a hung BMC past --timeout: BMC_TIMEOUT, exit 6', async (t) => {
   t.match(run.stderr, /BMC_TIMEOUT/);
   t.ok(run.stderr.includes(redfish.url.replace(/^http/, 'redfish+http')), 'names the endpoint');
   t.equal(run.code, BMC_EXIT_CODES.BMC_TIMEOUT);
+});
+
+t.test('power: the reading in watts and its source; a BMC without one says so and exits 9', async (t) => {
+  const ipmi = await ipmiSim(t, 'on');
+  const [child, json, none, dcmi] = await Promise.all([
+    runCli(['bmc', 'power', '--address', redfish.addressOf('power'), ...withPassword()]),
+    runInProcess('power', { address: redfish.addressOf('power'), ...credentialFlags(), json: true }),
+    runInProcess('power', { address: redfish.addressOf('no-reading'), ...credentialFlags() }),
+    // OpenIPMI's ipmi_sim has no DCMI: Get Power Reading answers "Invalid command (c1)".
+    runInProcess('power', { address: ipmi.address, ...credentialFlags() }),
+  ]);
+  t.same(child, { ...child, code: 0, stdout: '180 W (redfish-environmentmetrics)\n', stderr: '' });
+  t.equal(json.code, 0);
+  t.match(JSON.parse(json.stdout), { watts: 180, source: 'redfish-environmentmetrics', observedAt: String });
+  t.equal(none.code, BMC_EXIT_CODES.NO_READING);
+  t.equal(none.code, 9);
+  t.equal(none.stdout, '');
+  t.match(none.stderr, /^bamel bmc power: NO_READING: redfish\+http:\/\/127\.0\.0\.1:\d+ offers no power reading: the chassis \/redfish\/v1\/Chassis\/no-reading offers no power reading/);
+  t.equal(dcmi.code, 9, dcmi.stderr);
+  t.match(dcmi.stderr, /NO_READING: ipmi:\/\/127\.0\.0\.1:\d+ offers no power reading: the BMC offers no DCMI power reading: .*DCMI request failed because: Invalid command \(c1\)/);
+  t.same(ipmi.events, [], 'reading changed nothing');
+  const help = await runCli(['bmc', 'power', '--help']);
+  t.match(help.stdout, /Exit codes:[\s\S]*9 {2}NO_READING: power: the BMC offers no power reading/);
+  t.match(help.stdout, /--json/);
 });

@@ -12,7 +12,7 @@ import {
   startSecondScheduler,
   waitForExtenderView,
 } from './helpers/extender.js';
-import { startManager } from './helpers/manager.js';
+import { managerMetrics, startManager } from './helpers/manager.js';
 
 /**
  * The real kube-scheduler of the local control plane, configured with bamel's extender
@@ -197,17 +197,7 @@ t.test('kube-scheduler with the extender: drain-aware filtering, packing, both n
     if (second) await second.stop();
   }
 
-  const metrics = await waitFor('manager metrics', 10_000, async () => {
-    const addr = (await manager.waitForLog((l) => l.msg === 'manager started')).addresses as string[];
-    for (const a of addr) {
-      const res = await fetch(`http://${a}/metrics`).catch(() => undefined);
-      if (res?.ok) {
-        const text = await res.text();
-        if (text.includes('bamel_')) return text;
-      }
-    }
-    return false;
-  });
+  const metrics = await managerMetrics(manager);
   t.match(metrics, /bamel_extender_requests_total\{verb="filter",code="200"\} [1-9]/, '/metrics counts filter requests');
   t.match(metrics, /bamel_extender_requests_total\{verb="prioritize",code="200"\} [1-9]/, 'and prioritize requests');
   t.match(metrics, /bamel_extender_request_duration_seconds_bucket\{le="0.005",verb="filter"\} [1-9]/, 'with latency histograms');

@@ -15,7 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'bamel-manifests-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 t.test('helm lint is clean, with the defaults and with every switch turned', async (t) => {
-  for (const set of [[], ['--set', 'agent.enabled=false,webhook.enabled=false,extender.enabled=false,manager.replicas=1,manager.leaderElect=false'], ['--set', 'certificates.mode=cert-manager,metrics.serviceMonitor.enabled=true', '--set', 'inventoryNamespaces={bamel-system,racks}']]) {
+  for (const set of [[], ['--set', 'agent.enabled=false,webhook.enabled=false,extender.enabled=false,manager.replicas=1,manager.leaderElect=false'], ['--set', 'certificates.mode=cert-manager,metrics.serviceMonitor.enabled=true,grafana.dashboard.enabled=true', '--set', 'inventoryNamespaces={bamel-system,racks}']]) {
     const r = await helm(['lint', '--strict', CHART, ...set]);
     t.equal(r.code, 0, `helm lint ${set.join(' ')}: ${r.stdout}${r.stderr}`);
     t.notMatch(r.stdout, /\[(WARNING|ERROR)\]/, `no warning with ${set.join(' ') || 'the defaults'}`);

@@ -85,3 +85,11 @@ t.test('no system path and two systems: the error names them', async (t) => {
   t.match(String(err), sushy.systems[0]?.uuid ?? 'missing');
   t.match(String(err), sushy.systems[1]?.uuid ?? 'missing');
 });
+
+t.test('sushy-tools offers no power reading: its chassis links Thermal only', async (t) => {
+  // sushy-tools 2.2.0's Chassis template links Thermal, and neither PowerSubsystem,
+  // EnvironmentMetrics nor Power: to the driver it is a BMC without readings.
+  const r = await driverFor(system(0)).reading();
+  t.equal(r.kind, 'none');
+  t.match(r.kind === 'none' ? r.reason : '', /offers no power reading \(no PowerSubsystem; no EnvironmentMetrics; no Power\)/);
+});

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { SimChassis } from '../../sim/chassis.js';
+import { drawOf, SimChassis } from '../../sim/chassis.js';
 import type { SimPowerEvent, SimPowerState } from '../../sim/types.js';
 
 // The chassis model both BMC simulators drive; the simulators' own tests cover what each
@@ -107,4 +107,26 @@ t.test('events carry the machine and the power now; the log sees them first; sto
   c.set('off', true);
   t.equal(events.length, 2, 'no power listener after stop');
   t.same(states, ['on'], 'no state listener after stop');
+});
+
+t.test('the draw by state: off, booting, idle, loaded', async (t) => {
+  const c = new SimChassis({ machine: 'm', initialPower: 'off', draw: drawOf({ idleWatts: 120, maxWatts: 320 }) });
+  t.equal(c.watts, 0, 'off');
+  c.set('on', true);
+  c.setActivity({ booting: true });
+  t.equal(c.watts, 320, 'booting draws the most');
+  c.setActivity({ booting: false });
+  t.equal(c.watts, 120, 'idle');
+  c.setActivity({ load: 0.25 });
+  t.equal(c.watts, 170, 'a quarter loaded');
+  c.setActivity({ load: 7 });
+  t.equal(c.watts, 320, 'the load is capped at 1');
+  c.setActivity({ booting: true });
+  c.set('off', true);
+  t.equal(c.watts, 0, 'off again');
+  c.set('on', true);
+  t.equal(c.watts, 320, 'a power-off ended the boot; the load stays');
+  t.same(drawOf({ maxWatts: 400 }), { idleWatts: 220, maxWatts: 400 }, 'idle at 55 % of max when only max is known');
+  t.same(drawOf({ idleWatts: 110 }), { idleWatts: 110, maxWatts: 200 });
+  t.same(drawOf(undefined), { idleWatts: 165, maxWatts: 300 });
 });

@@ -57,7 +57,7 @@ t.test('service root, Systems and the ComputerSystem', async (t) => {
     PowerState: 'Off',
     Actions: { '#ComputerSystem.Reset': { target: '/redfish/v1/Systems/1/Actions/ComputerSystem.Reset', 'ResetType@Redfish.AllowableValues': ['On', 'ForceOn', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'PowerCycle', 'Nmi'] } },
   });
-  const missing = await call(server, 'GET', '/redfish/v1/Chassis', { headers: { authorization: basic() } });
+  const missing = await call(server, 'GET', '/redfish/v1/Managers', { headers: { authorization: basic() } });
   t.equal(missing.status, 404);
   t.match(missing.body, { error: { '@Message.ExtendedInfo': [{ MessageId: /ResourceNotFound/ }] } });
   t.equal((await call(server, 'GET', '/redfish/v1/Systems/1/Actions/ComputerSystem.Reset', { headers: { authorization: basic() } })).status, 405);

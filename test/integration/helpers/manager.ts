@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { bamelEntry, kubeconfigPath, repoRoot } from './cluster.js';
+import { bamelEntry, kubeconfigPath, repoRoot, waitFor } from './cluster.js';
 
 export interface RunningManager {
   child: ChildProcess;
@@ -98,4 +98,19 @@ export function startManager(args: string[], opts: StartManagerOptions = {}): Ru
       await exited;
     },
   };
+}
+
+/** The manager's /metrics text, once it holds `includes` (from the addresses its start-up log line names). */
+export function managerMetrics(manager: RunningManager, includes = 'bamel_'): Promise<string> {
+  return waitFor('manager metrics', 10_000, async () => {
+    const addr = (await manager.waitForLog((l) => l.msg === 'manager started')).addresses as string[];
+    for (const a of addr) {
+      const res = await fetch(`http://${a}/metrics`).catch(() => undefined);
+      if (res?.ok) {
+        const text = await res.text();
+        if (text.includes(includes)) return text;
+      }
+    }
+    return false;
+  });
 }

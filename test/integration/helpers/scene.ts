@@ -20,6 +20,7 @@ export interface SceneMachine {
   labels?: Record<string, string>;
   bootSeconds?: number;
   maxWatts?: number;
+  idleWatts?: number;
   extra?: Record<string, string>;
 }
 
@@ -68,7 +69,7 @@ export async function startScene(t: Teardown, prefix: string, machines: SceneMac
       ...(m.taints ? { taints: m.taints } : {}),
       capacity: { cpu: String(m.cpu), memory: m.memory, pods: '110', ...m.extra },
       bootSeconds: m.bootSeconds ?? 2,
-      ...(m.maxWatts ? { power: { maxWatts: m.maxWatts } } : {}),
+      ...(m.maxWatts ? { power: { maxWatts: m.maxWatts, ...(m.idleWatts ? { idleWatts: m.idleWatts } : {}) } } : {}),
     });
   }
   const machinesYaml = stringify({ machines: entries });

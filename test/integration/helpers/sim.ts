@@ -21,6 +21,8 @@ export interface RunningSim {
   powerEvents(machine?: string): SimEvent[];
   setFaults(machine: string, faults: Record<string, boolean | number>): Promise<void>;
   pressPower(machine: string, state: 'on' | 'off'): Promise<void>;
+  /** The machine's work from 0 to 1: its draw follows. */
+  setLoad(machine: string, load: number): Promise<void>;
   stop(): Promise<void>;
   stderr(): string;
 }
@@ -99,6 +101,7 @@ export async function startSim(inventoryYaml: string, dir: string, args: string[
     powerEvents: (machine) => events.filter((e) => e.event === 'power' && (machine === undefined || e.machine === machine)),
     setFaults: (machine, faults) => call(`/machines/${machine}/faults`, 'PUT', faults),
     pressPower: (machine, state) => call(`/machines/${machine}/power`, 'POST', { state }),
+    setLoad: (machine, load) => call(`/machines/${machine}/load`, 'PUT', { load }),
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
