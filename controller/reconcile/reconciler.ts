@@ -10,6 +10,7 @@ import { Announcer } from './announcer.js';
 import { budgetStep } from './budget.js';
 import { CandidateCache, ClaimBook, demandStep } from './demand.js';
 import { drainStep } from './drain-step.js';
+import { afterIntents, preWarmStep, refreshEnergy, restingOf, scaleDownEnergy, slowBoots } from './energy.js';
 import { AutoscalerView, InventoryCache, inventoryProblem, selectMachines } from './fetch.js';
 import { applyIntents, deletionIntents, powerOnIntents } from './intents.js';
 import { lifecycleStep } from './lifecycle.js';
@@ -151,6 +152,7 @@ export class Reconciler {
     if (this.foreign && this.foreign.size > 1000) {
       this.foreign.retain(new Set(stores.autoscalers.list().flatMap((a) => (a.status?.machines ?? []).flatMap((m) => (m.operation ? [m.operation.id] : [])))));
     }
+    refreshEnergy(life.machines, selected, spec, now);
     const probeWaits = life.probes.filter((m) => !actuator.probe(name, m)).map((m) => actuator.nextProbeAt(m.name));
     for (const n of life.forgotten) void pool.forget(n);
 
@@ -176,7 +178,10 @@ export class Reconciler {
     // Budget and the scale-up decision.
     const unread = selected.filter((m) => life.machines.get(m.name)?.phase === 'Unknown' && actuator.power(m.name) === undefined).length;
     const budget = budgetStep({ autoscaler: name, spec, selected, machines: life.machines, caps: options.caps, autoscalers: stores.autoscalers, lastScaleEvent: prev.lastScaleEvent, unread, now });
-    const up = scaleUpStep({ spec, selected, machines: life.machines, demand, pendingCount: pending.length, budget, pressure, busy: (m) => actuator.busy(m), podsOn, unread, now });
+    const resting = restingOf(life.machines, selected, spec, now);
+    const up = scaleUpStep({ spec, selected, machines: life.machines, demand, pendingCount: pending.length, budget, pressure, busy: (m) => actuator.busy(m), podsOn, unread, resting, now });
+    const warm = preWarmStep({ spec, selected, machines: life.machines, decision: up.decision, budget, pending: demand.pending, podsOn, busy: (m) => actuator.busy(m), resting, profile: prev.demandProfile, now });
+    up.decision.powerOn.push(...warm.choices);
 
     // Scale-down: the drains in flight, then the plan over the Ready machines.
     const drains = drainStep({ spec, selected, machines: life.machines, nodes: stores.nodes, podsOn, progress: (m) => this.drainer.progress(m), pendingCompiled: demand.relevant, deleting, now });
@@ -197,6 +202,7 @@ export class Reconciler {
       unread,
       onCount: budget.onCount,
       deleting,
+      energy: scaleDownEnergy(drains.machines, spec, now),
       now,
     });
     for (const n of [...drains.untaint, ...down.untaint]) this.drainer.forget(n);
@@ -211,6 +217,8 @@ export class Reconciler {
       : { intents, machines: down.machines, aborted: [], untaint: [] };
     for (const n of checked.untaint) this.drainer.forget(n);
     const applied = applyIntents(checked.machines, checked.intents, prev.lastScaleEvent, options.identity, now);
+    afterIntents(applied.machines, checked.intents, selected, spec, now);
+    const slow = slowBoots(applied.machines, selected, spec, now);
     const offAborted = checked.aborted[0];
 
     // Status, then (only once it is written) actuation.
@@ -235,6 +243,7 @@ export class Reconciler {
         : (drains.failure ?? prev.lastScaleDownFailure),
       now,
     });
+    if (warm.profile) status.demandProfile = warm.profile;
     await this.writer.write(bma, status);
     await actuate(
       { actuator, drainer: this.drainer, metrics: this.deps.metrics, nodes: stores.nodes },
@@ -260,9 +269,10 @@ export class Reconciler {
     });
     this.reporter.scaleDown(name, involved, drains, down, applied.machines, spec.dryRun);
     this.reporter.powerOffsAborted(name, involved, checked.aborted);
+    for (const w of slow.warnings) this.announcer.announce(name, involved, `slow-boot/${w.machine}`, 'Warning', 'SlowBoot', w.message);
     this.reporter.gauges(name, status.machines ?? [], pending.length, pressure.readings, (m) => pool.health(m)?.degraded === true, selected);
 
-    return { requeueAfterMs: requeueAfter([...life.wakeAts, ...probeWaits, ...budget.wakeAts, ...up.wakeAts, ...drains.wakeAts, ...down.wakeAts], now, options.resyncMs) };
+    return { requeueAfterMs: requeueAfter([...life.wakeAts, ...probeWaits, ...budget.wakeAts, ...up.wakeAts, ...drains.wakeAts, ...down.wakeAts, ...warm.wakeAts, ...slow.wakeAts], now, options.resyncMs) };
   }
 
   private forgetAutoscaler(name: string): void {
