@@ -29,7 +29,7 @@ export function refreshEnergy(machines: Map<string, MachineStatus>, selected: re
   for (const m of selected) {
     const s = machines.get(m.name);
     if (!s || (!s.powerCycles && !s.breakEven)) continue;
-    const next = refreshBreakEven(m, refreshCycles(s, now), settings, now);
+    const next = refreshCycles(refreshBreakEven(m, s, settings, now), now);
     if (next !== s) machines.set(m.name, next);
   }
 }
