@@ -9,7 +9,7 @@ import { afterIntents, preWarmStep, refreshEnergy, restingOf, scaleDownEnergy, s
 import { applyIntents } from '../../../controller/reconcile/intents.js';
 import { scaleDownStep, type ScaleDownStepInput } from '../../../controller/reconcile/scale-down-step.js';
 import { scaleUpStep } from '../../../controller/reconcile/scale-up.js';
-import type { Intent } from '../../../controller/reconcile/types.js';
+import type { Intent, MachineStates } from '../../../controller/reconcile/types.js';
 import { recordPowerOff } from '../../../controller/wear.js';
 import { deepFreeze, iso, machines, node, pendingPod, runningPod, spec, states, status, store, T0 } from './fixtures.js';
 
@@ -17,7 +17,7 @@ const FLEET = deepFreeze(machines(...['m1', 'm2', 'm3'].map((name) => ({ name, c
 const byName = (n: string) => FLEET.find((m) => m.name === n) as (typeof FLEET)[number];
 const budget = (machinesLeft = 5): Budget => ({ budget: { machines: machinesLeft, reason: 'maxMachines (10) reached' }, onCount: 0, inFlight: 0, wakeAts: [] });
 
-function decide(machineStates: Map<string, MachineStatus>, pending: k8s.V1Pod[], now: number, over: Record<string, unknown> = {}) {
+function decide(machineStates: MachineStates, pending: k8s.V1Pod[], now: number, over: Record<string, unknown> = {}) {
   const index = new PodIndex();
   index.rebuild(pending);
   const cache = new CandidateCache();
@@ -83,6 +83,8 @@ t.test('boots start with the power-on intent; power-offs count cycles; a power-o
   t.notOk(quiet.machines.get('m1')?.breakEven, 'no verdict');
 });
 
+const cyclesOf = (s: MachineStatus): Partial<MachineStatus> => (s.powerCycles ? { powerCycles: s.powerCycles } : {});
+
 function downInput(m1: Partial<MachineStatus>, now: number, over: Record<string, unknown> = {}): ScaleDownStepInput {
   const s = spec(over);
   const machineStates = states(status('m1', 'Ready', { unneededSince: iso(now - 700_000), ...m1 }), status('m2', 'Ready', { unneededSince: iso(now - 700_000) }));
@@ -118,13 +120,13 @@ t.test('scale-down: the hold keeps a machine on, in words; the wear limit too; f
 
   let worn: MachineStatus = status('m1', 'Ready');
   for (let i = 0; i < 6; i++) worn = recordPowerOff(worn, T0 - (10 - i) * 3_600_000);
-  const limited = scaleDownStep(downInput({ powerCycles: worn.powerCycles }, T0));
+  const limited = scaleDownStep(downInput(cyclesOf(worn), T0));
   t.match(limited.machines.get('m1')?.blockers?.join('\n'), /m1 was powered off 6 time\(s\) in the last 24 hours, scaleDown.maxPowerCyclesPerDay is 6: it stays on until 2026-11-29T00:00:00.000Z/);
   t.same(limited.blocked.map((b) => b.machine), ['m1'], 'a hard blocker: announced');
-  t.equal(scaleDownStep(downInput({ powerCycles: worn.powerCycles }, T0, { scaleDown: { maxPowerCyclesPerDay: 7 } })).machines.get('m1')?.disruption, 'Candidate', 'under a higher limit: a candidate again');
+  t.equal(scaleDownStep(downInput(cyclesOf(worn), T0, { scaleDown: { maxPowerCyclesPerDay: 7 } })).machines.get('m1')?.disruption, 'Candidate', 'under a higher limit: a candidate again');
 
   const one = recordPowerOff(status('m1', 'Ready'), T0 - 3_600_000);
-  const ranked = scaleDownStep(downInput({ powerCycles: one.powerCycles }, T0));
+  const ranked = scaleDownStep(downInput(cyclesOf(one), T0));
   t.equal(ranked.machines.get('m2')?.disruption, 'Next', 'm2 has fewer cycles: it goes first');
   t.equal(ranked.machines.get('m1')?.disruption, 'Candidate');
 });

@@ -94,18 +94,14 @@ export class VirtualCluster {
     const credentials = new BmcCredentials('admin', 'virtual');
     const now = (): number => this.now;
     const actuator = new Actuator({ pool, credentials: async () => credentials, metrics, logger, gracefulTimeoutMs: 1000, onDone: () => (this.dirty = true), now });
-    const cluster = this;
-    class Events extends KeptEvents {
-      override emit(obj: InvolvedObject, type: EventType, reason: string, message: string): void {
-        cluster.events.push({ at: cluster.now, reason, message });
-      }
-    }
+    const recorder = new TimedEvents(kc, 'bamel-scenario', 'scenario', logger);
+    recorder.sink = (reason, message) => this.events.push({ at: this.now, reason, message });
     this.reconciler = new Reconciler({
       kc,
       stores: { autoscalers: new MapStore(this.autoscalers), inventories: new MapStore(new Map([['inv/machines', inv]])), nodes: new MapStore(this.nodes), pods: new MapStore(this.pods) },
       pool,
       actuator,
-      recorder: new Events(kc, 'bamel-scenario', 'scenario', logger),
+      recorder,
       metrics,
       logger,
       options: { identity: 'scenario', settleGraceMs: 15_000, quarantineBaseMs: 60_000, quarantineMaxMs: 3_600_000, readyAbsorbMs: 60_000, resyncMs: 60_000, caps: {} },
@@ -241,6 +237,14 @@ export class VirtualCluster {
       if (t) t.bound = this.now;
       this.dirty = true;
     }
+  }
+}
+
+/** Events with the virtual time they were emitted at. */
+class TimedEvents extends KeptEvents {
+  sink: (reason: string, message: string) => void = () => undefined;
+  override emit(_obj: InvolvedObject, _type: EventType, reason: string, message: string): void {
+    this.sink(reason, message);
   }
 }
 
