@@ -175,6 +175,11 @@ t.test('each CEL rule is enforced with its message', async (t) => {
     ],
     ['pressure level > 0', { ...baseSpec(), pressure: { memory: { level: 0 } } }, 'level must be greater than 0'],
     [
+      'lookaheadSeconds < unneededSeconds while pre-warming',
+      { ...baseSpec(), scaleUp: { predictive: { enabled: true, lookaheadSeconds: 600 } }, scaleDown: { unneededSeconds: 300 } },
+      'scaleUp.predictive.lookaheadSeconds must be below scaleDown.unneededSeconds',
+    ],
+    [
       'selector values for In',
       { ...baseSpec(), machineSelector: { matchExpressions: [{ key: 'rack', operator: 'In' }] } },
       'values must be non-empty for In and NotIn',
@@ -189,6 +194,7 @@ t.test('each CEL rule is enforced with its message', async (t) => {
     t.match(await tryCreate(spec), message, what);
   }
   t.equal(await tryCreate({ ...baseSpec(), scaleDown: { enabled: false, utilizationThreshold: 0 } }), '', 'utilizationThreshold 0 is fine when scale-down is off');
+  t.equal(await tryCreate({ ...baseSpec(), scaleUp: { predictive: { enabled: false, lookaheadSeconds: 600 } }, scaleDown: { unneededSeconds: 300 } }), '', 'any lookahead while pre-warming is off');
 });
 
 t.test('the inventory reference cannot change while the autoscaler actuates', async (t) => {
