@@ -114,13 +114,16 @@ t.test('defaults are filled in by the API server', async (t) => {
     dryRun: 'All',
     body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'BareMetalAutoscaler', metadata: { name }, spec: { inventory: { namespace: 'x', name: 'y' } } },
   })) as { spec: Json };
-  t.same(created.spec.scaleUp, { cooldownSeconds: 60, maxConcurrentPowerOns: 2, joinTimeoutSeconds: 600 });
+  t.same(created.spec.scaleUp, { cooldownSeconds: 60, maxConcurrentPowerOns: 2, joinTimeoutSeconds: 600, predictive: { enabled: false, lookaheadSeconds: 120 } });
   t.same(created.spec.scoring, { usefulWeight: 1, nonUsefulWeight: 0.25 });
   t.equal(created.spec.deletionPolicy, 'Retain');
   t.equal(created.spec.maxMachines, 10);
   t.equal(created.spec.dryRun, false);
   t.same(created.spec.machineSelector, {});
   t.equal((created.spec.scaleDown as Json).utilizationThreshold, 0.5);
+  t.equal((created.spec.scaleDown as Json).maxPowerCyclesPerDay, 6);
+  t.same((created.spec.scaleDown as Json).breakEven, { enabled: true, floorSeconds: 60 });
+  t.notOk('minOffSeconds' in (created.spec.scaleDown as Json), 'minOffSeconds unset: each machine\'s break-even time');
   t.equal(((created.spec.pressure as Json).cpu as Json).level, 1, 'level signal off by default');
 });
 
