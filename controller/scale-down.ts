@@ -92,6 +92,21 @@ export interface ScaleDownPlan {
 
 /** cpu and memory requested over allocatable, the larger; DaemonSet and mirror pods do not count. */
 export function utilization(node: V1Node, pods: readonly V1Pod[]): { value: number; of: string } {
+  const hit = utilizationOf.get(pods);
+  if (hit !== undefined && hit.node === node) return { ...hit.result };
+  const result = computeUtilization(node, pods);
+  utilizationOf.set(pods, { node, result });
+  return { ...result };
+}
+
+/**
+ * Kept by pod list (the reconciler's pod index keeps a Node's list while its pods stay the
+ * same objects, and cache objects are replaced, never changed) and Node object.
+ */
+const utilizationOf = new WeakMap<readonly V1Pod[], { node: V1Node; result: { value: number; of: string } }>();
+const roomsOf = new WeakMap<readonly V1Pod[], { node: V1Node; candidate: CompiledCandidate }>();
+
+function computeUtilization(node: V1Node, pods: readonly V1Pod[]): { value: number; of: string } {
   const alloc = compileCandidate(candidateFromNode(node)).allocatable;
   const used = new Map<string, bigint>();
   for (const p of pods) {
@@ -122,7 +137,10 @@ interface Room {
 }
 
 function roomOf(n: PlacementNode): Room {
+  const hit = roomsOf.get(n.pods);
+  if (hit !== undefined && hit.node === n.node) return { name: hit.candidate.name, candidate: hit.candidate };
   const candidate = compileCandidate(candidateFromNode(n.node, n.pods));
+  roomsOf.set(n.pods, { node: n.node, candidate });
   return { name: candidate.name, candidate };
 }
 
@@ -132,6 +150,9 @@ interface Movable {
   compiled: CompiledPod;
   req: ResourceList;
 }
+
+/** Each cached pod compiled once as the planner moves it (cache objects are replaced, never changed). */
+const movableOf = new WeakMap<V1Pod, Movable>();
 
 /** Largest first: by cpu, then memory. */
 function bySize(a: { req: ResourceList }, b: { req: ResourceList }): number {
@@ -225,7 +246,12 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     return fa < fb ? -1 : fa > fb ? 1 : a.name < b.name ? -1 : 1;
   });
   // A bound pod's nodeName says where it runs now, not where its replacement may go.
-  const movables = (pods: readonly V1Pod[]): Movable[] => pods.map((pod) => ({ pod, compiled: compilePod(unbound(pod)), req: podRequests(pod) }));
+  const movables = (pods: readonly V1Pod[]): Movable[] =>
+    pods.map((pod) => {
+      let m = movableOf.get(pod);
+      if (m === undefined) movableOf.set(pod, (m = { pod, compiled: compilePod(unbound(pod)), req: podRequests(pod) }));
+      return m;
+    });
 
   for (const r of input.ready) {
     const name = r.machine.name;
