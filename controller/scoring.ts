@@ -8,7 +8,7 @@
  *   score(m) = Σ_{c useful} usefulWeight · d_c(m) + Σ_{c other} nonUsefulWeight · d_c(m)
  *
  * The lowest score wins (closest to ideal); ties (within 1e-9) go, while pods wait, to the
- * faster booter (expected boot time in 10 s steps, unknown = last), then to the lower power
+ * faster booter (expected boot time in steps of 25 %, unknown = last), then to the lower power
  * cost (maxWatts, else idleWatts, else unknown = last), then to fewer power-ons today, then
  * to the name. A category is useful when it is under pressure, or when its share of the
  * deficit (D_c / M_c) is at least half of the largest share: the resources that the
@@ -96,9 +96,12 @@ function distanceTo(cand: ScoringCandidate, deficit: ResourceVector, scale: Scal
 
 const TIE = 1e-9;
 
-/** Boot times compared in 10 s steps: a few seconds of noise between two boots is no difference. */
+/**
+ * Boot times compared in steps of 25 % (powers of 1.25): the jitter between two boots of
+ * like machines is no difference, a machine that boots in half the time is.
+ */
 function bootStep(c: ScoringCandidate): number {
-  return c.bootSeconds === undefined || !Number.isFinite(c.bootSeconds) ? Number.POSITIVE_INFINITY : Math.ceil(c.bootSeconds / 10);
+  return c.bootSeconds === undefined || !Number.isFinite(c.bootSeconds) || c.bootSeconds <= 0 ? Number.POSITIVE_INFINITY : Math.floor(Math.log(c.bootSeconds) / Math.log(1.25));
 }
 
 function compareScored(a: ScoringCandidate, scoreA: number, b: ScoringCandidate, scoreB: number, fastBoot = false): number {

@@ -19,7 +19,7 @@ import { AUTOSCALER, type RecordedCluster } from './recorded-cluster.js';
  */
 
 /** What the manager's informers offer the reconciler: get by key, list. */
-export class MapStore<T> implements Store<T> {
+class MapStore<T> implements Store<T> {
   constructor(private readonly items: Map<string, T>) {}
   get(key: string): T | undefined {
     return this.items.get(key);
@@ -30,7 +30,7 @@ export class MapStore<T> implements Store<T> {
 }
 
 /** Events are kept in memory, never written: the API server is not part of this measurement. */
-export class KeptEvents extends EventRecorder {
+class KeptEvents extends EventRecorder {
   lines: string[] = [];
   override emit(obj: InvolvedObject, type: EventType, reason: string, message: string): void {
     this.lines.push(`${obj.kind}/${obj.namespace ?? ''}/${obj.name} ${type} ${reason}: ${message}`);

@@ -140,7 +140,7 @@ t.test('scoring: among equally good machines, the faster booter wins while pods 
   const list = [cand('slow', 300, 100), cand('fast', 90, 200), cand('unknown', undefined, 50)];
   t.same(scoreCandidates({ cpu: 4000n }, list, w, new Set(), true).ranked.map((r) => r.name), ['fast', 'slow', 'unknown']);
   t.same(scoreCandidates({ cpu: 4000n }, list, w).ranked.map((r) => r.name), ['unknown', 'slow', 'fast'], 'no pods waiting: the cheaper first');
-  t.same(scoreCandidates({ cpu: 4000n }, [cand('a', 95, 200), cand('b', 91, 100)], w, new Set(), true).ranked.map((r) => r.name), ['b', 'a'], 'within 10 s: the same, power decides');
+  t.same(scoreCandidates({ cpu: 4000n }, [cand('a', 114, 200), cand('b', 126, 100)], w, new Set(), true).ranked.map((r) => r.name), ['b', 'a'], 'within one step of 25 %: the same, power decides');
 });
 
 t.test('demand by time of week: peaks per bucket, blended week over week, predicted from the days before', async (t) => {
