@@ -8,7 +8,7 @@
  *   score(m) = Σ_{c useful} usefulWeight · d_c(m) + Σ_{c other} nonUsefulWeight · d_c(m)
  *
  * The lowest score wins (closest to ideal); ties (within 1e-9) go, while pods wait, to the
- * faster booter (expected boot time in steps of 25 %, unknown = last), then to the lower power
+ * faster booter (expected boot time in steps of 25 % above 30 s, unknown = last), then to the lower power
  * cost (maxWatts, else idleWatts, else unknown = last), then to fewer power-ons today, then
  * to the name. A category is useful when it is under pressure, or when its share of the
  * deficit (D_c / M_c) is at least half of the largest share: the resources that the
@@ -96,12 +96,17 @@ function distanceTo(cand: ScoringCandidate, deficit: ResourceVector, scale: Scal
 
 const TIE = 1e-9;
 
+/** Boots up to this long count as equally fast. */
+const BOOT_FLOOR_SECONDS = 30;
+
 /**
- * Boot times compared in steps of 25 % (powers of 1.25): the jitter between two boots of
- * like machines is no difference, a machine that boots in half the time is.
+ * Boot times compared in steps of 25 % (powers of 1.25) above half a minute: the jitter
+ * between two boots of like machines is no difference, a machine that boots in half the
+ * time is.
  */
 function bootStep(c: ScoringCandidate): number {
-  return c.bootSeconds === undefined || !Number.isFinite(c.bootSeconds) || c.bootSeconds <= 0 ? Number.POSITIVE_INFINITY : Math.floor(Math.log(c.bootSeconds) / Math.log(1.25));
+  if (c.bootSeconds === undefined || !Number.isFinite(c.bootSeconds)) return Number.POSITIVE_INFINITY;
+  return Math.floor(Math.log(Math.max(BOOT_FLOOR_SECONDS, c.bootSeconds)) / Math.log(1.25));
 }
 
 function compareScored(a: ScoringCandidate, scoreA: number, b: ScoringCandidate, scoreB: number, fastBoot = false): number {

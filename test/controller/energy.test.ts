@@ -141,6 +141,7 @@ t.test('scoring: among equally good machines, the faster booter wins while pods 
   t.same(scoreCandidates({ cpu: 4000n }, list, w, new Set(), true).ranked.map((r) => r.name), ['fast', 'slow', 'unknown']);
   t.same(scoreCandidates({ cpu: 4000n }, list, w).ranked.map((r) => r.name), ['unknown', 'slow', 'fast'], 'no pods waiting: the cheaper first');
   t.same(scoreCandidates({ cpu: 4000n }, [cand('a', 114, 200), cand('b', 126, 100)], w, new Set(), true).ranked.map((r) => r.name), ['b', 'a'], 'within one step of 25 %: the same, power decides');
+  t.same(scoreCandidates({ cpu: 4000n }, [cand('a', 2, 200), cand('b', 20, 100)], w, new Set(), true).ranked.map((r) => r.name), ['b', 'a'], 'both under 30 s: alike');
 });
 
 t.test('demand by time of week: peaks per bucket, blended week over week, predicted from the days before', async (t) => {
