@@ -11,7 +11,7 @@ import type { MachinePhase, MachineStatus } from '../api/v1alpha1/baremetalautos
 export type BootStatus = NonNullable<MachineStatus['boot']>;
 
 /** Boots kept for the p90 (status.machines[].boot.recentSeconds). */
-export const RECENT_BOOTS = 16;
+export const RECENT_BOOTS = 10;
 /** Before anything is known of a machine (no sample, no inventory bootSeconds). */
 export const UNKNOWN_BOOT_SECONDS = 300;
 /** A boot this much over its expected time draws a warning (before the join timeout). */

@@ -133,7 +133,7 @@ export const BootStatusSchema = Type.Object(
     lastSeconds: Type.Integer({ minimum: 0, description: 'The last measured boot: power-on request to Node Ready, in seconds.' }),
     p90Seconds: Type.Integer({ minimum: 0, description: 'The 90th percentile of the recent boots (the expected boot time in decisions, events and ETAs).' }),
     samples: Type.Integer({ minimum: 0, description: 'How many boots were measured.' }),
-    recentSeconds: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 16, description: 'The most recent boots, in seconds, oldest first (the p90 is computed from them).' })),
+    recentSeconds: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 16, description: 'The most recent boots (up to 10), in seconds, oldest first (the p90 is computed from them).' })),
     startedAt: Type.Optional(Type.String({ format: 'date-time', description: 'The power-on request of the boot in flight.' })),
     expectedReadyAt: Type.Optional(Type.String({ format: 'date-time', description: 'When the boot in flight is expected to be Ready (startedAt + the expected boot time).' })),
   },
