@@ -1,27 +1,27 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { runSimulate, type SimulateArgs } from '../../cmd/simulate.js';
 import { TIMELINE_COLUMNS } from '../../sim/simulate/output.js';
 
 // `bamel simulate` as a user runs it: one JSON object on stdout with the issue's keys, the
 // files of --out, and clear refusals of bad input.
 
-const DIR = 'test/fixtures/simulate';
+const DIR = 'bench/traces';
 const KEYS = ['pods', 'unplacedPods', 'machineHours', 'alwaysOnMachineHours', 'oracleMachineHours', 'energyKWh', 'alwaysOnEnergyKWh', 'pendingSeconds', 'powerCycles', 'flaps', 'wallSeconds'];
 
 async function run(args: Partial<SimulateArgs>): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   const code = await runSimulate(
-    { trace: `${DIR}/small.csv`, inventory: `${DIR}/inventory.yaml`, autoscaler: `${DIR}/autoscaler.yaml`, policy: 'bamel', seed: 1, ...args },
+    { trace: `${DIR}/small.csv`, inventory: `${DIR}/small-inventory.yaml`, autoscaler: `${DIR}/small-autoscaler.yaml`, policy: 'bamel', seed: 1, ...args },
     { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } },
   );
   return { code, stdout, stderr };
 }
 
-async function tmp(t: Tap.Test): Promise<string> {
+async function tmp(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'bamel-simulate-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
@@ -67,7 +67,7 @@ t.test('the same seed gives the same figures; always-on is the always-on run', a
 
 t.test('an inventory ConfigMap is accepted as well as a machines.yaml document', async (t) => {
   const dir = await tmp(t);
-  const machines = await readFile(`${DIR}/inventory.yaml`, 'utf8');
+  const machines = await readFile(`${DIR}/small-inventory.yaml`, 'utf8');
   const cm = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: machines\n  namespace: bamel-system\n  labels: {autoscaling.bamel.io/inventory: "true"}\ndata:\n  machines.yaml: |\n${machines.split('\n').map((l) => `    ${l}`).join('\n')}\n`;
   await writeFile(join(dir, 'cm.yaml'), cm);
   const viaCm = JSON.parse((await run({ inventory: join(dir, 'cm.yaml') })).stdout) as Record<string, unknown>;
