@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { basename } from 'node:path';
+import type { Command} from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { formatIssue, INVENTORY_DATA_KEY, parseInventoryText, type ParsedMachine } from '../api/inventory.js';
 import { selectorMatches } from '../api/selector.js';
@@ -110,7 +112,7 @@ export async function runSimulate(args: SimulateArgs, io: SimulateIo): Promise<n
     const inputs = await loadInputs(args);
     result = await simulate({ ...inputs, policy: args.policy, seed: args.seed });
     for (const m of result.details.machinesWithoutPower) io.stderr.write(`warning: machine ${m} has no power figures in the inventory: its energy counts as 0 W\n`);
-    if (args.out !== undefined) await writeOutputs(args.out, result);
+    if (args.out !== undefined) await writeOutputs(args.out, result, `bamel simulate: ${basename(args.trace)} (${args.policy})`);
   } catch (err) {
     io.stderr.write(`bamel simulate: ${errorMessage(err)}\n`);
     return 1;

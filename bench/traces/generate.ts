@@ -7,8 +7,9 @@
 //                 hours, running 30 min to 6 h, the nights and the weekend draining the queue
 //   spiky.csv     a small steady service with flash crowds: a few times a day hundreds of
 //                 short pods within minutes
-// The inventory (inventory.yaml: 40 machines of 32 cores and 10 of 64) and the autoscaler
-// (autoscaler.yaml) beside them are written by hand, not by this script.
+// The inventory (inventory.yaml: 50 machines of 32 cores) and the autoscaler (autoscaler.yaml)
+// beside them are written by hand, as are small.csv (three waves of pods over four hours) with
+// small-inventory.yaml and small-autoscaler.yaml, for the tests and make demo.
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -207,6 +207,6 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     reconciles,
     statusWrites: host?.writes ?? 0,
     timeline: accounting.timeline,
-    events: host?.events.counts ?? new Map(),
+    events: host?.events.counts ?? new Map<string, number>(),
   };
 }

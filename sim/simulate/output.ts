@@ -72,7 +72,7 @@ export function chartSpec(points: readonly Point[], title: string): TopLevelSpec
             encoding: {
               x,
               y: { field: 'value', type: 'quantitative', title: 'machines' },
-              color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['machines on', 'oracle (lower bound)'], range: ['#d62728', '#2ca02c'] }, legend: { orient: 'top-left' } },
+              color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['machines on', 'oracle (lower bound)'], range: ['#d62728', '#2ca02c'] }, legend: { orient: 'top-left', labelLimit: 300, fillColor: 'white' } },
             },
           },
         ],
@@ -86,7 +86,7 @@ export function chartSpec(points: readonly Point[], title: string): TopLevelSpec
         encoding: { x, y: { field: 'pendingPods', type: 'quantitative', title: 'pending pods' } },
       },
     ],
-  } as TopLevelSpec;
+  };
 }
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {

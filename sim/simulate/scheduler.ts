@@ -36,6 +36,8 @@ const EXTENDER_SCALE = 10;
 
 export class Scheduler {
   private readonly compiled = new WeakMap<k8s.V1Pod, CompiledPod>();
+  /** Each Node object compiled once, empty (Nodes are replaced, never changed). */
+  private readonly empty = new WeakMap<k8s.V1Node, CompiledCandidate>();
 
   constructor(
     private readonly nodes: SchedulerNodes,
@@ -52,7 +54,11 @@ export class Scheduler {
     const prepared = new Map<string, Prepared>();
     for (const node of this.nodes.ready()) {
       const name = node.metadata?.name ?? '';
-      prepared.set(name, { node, candidate: compileCandidate({ ...candidateFromNode(node), used: this.nodes.usedOn(name) }) });
+      let empty = this.empty.get(node);
+      if (empty === undefined) this.empty.set(node, (empty = compileCandidate(candidateFromNode(node))));
+      const free = new Map(empty.allocatable);
+      for (const [r, v] of this.nodes.usedOn(name)) free.set(r, (free.get(r) ?? 0n) - v);
+      prepared.set(name, { node, candidate: { ...empty, free } });
     }
     const failed = new Map<string, string>();
     let placed = 0;

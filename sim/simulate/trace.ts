@@ -153,13 +153,13 @@ function tolerations(text: string, fail: (problem: string) => never): V1Tolerati
       if (!TOLERATION_KEYS.has(k)) fail(`[${i}] has unknown field ${k}; a toleration has ${[...TOLERATION_KEYS].join(', ')}`);
       if (k === 'tolerationSeconds' ? typeof x !== 'number' : typeof x !== 'string') fail(`[${i}].${k} must be a ${k === 'tolerationSeconds' ? 'number' : 'string'}`);
     }
-    return t as V1Toleration;
+    return t;
   });
 }
 
 function nodeSelector(text: string, fail: (problem: string) => never): Record<string, string> {
   const v = json(text, fail);
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('must be a JSON object of label → value');
-  for (const [k, x] of Object.entries(v as object)) if (typeof x !== 'string') fail(`the value of ${k} must be a string`);
+  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') fail(`the value of ${k} must be a string`);
   return v as Record<string, string>;
 }

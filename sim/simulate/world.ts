@@ -53,7 +53,6 @@ export class World implements ClusterAccess {
   /** Seconds each trace pod waited from creation to its first binding. */
   readonly waits: number[] = [];
   demandMilli = 0;
-  lastEnd = 0;
 
   constructor(
     machines: readonly ParsedMachine[],
@@ -120,7 +119,6 @@ export class World implements ClusterAccess {
       this.completions.pop();
       const pod = this.pods.get(c.key);
       if (pod?.metadata?.uid !== c.uid) continue;
-      this.lastEnd = Math.max(this.lastEnd, now);
       this.remove(c.key);
     }
   }
@@ -154,12 +152,12 @@ export class World implements ClusterAccess {
 
   private addUsage(node: string, requests: ResourceList, sign: 1 | -1): void {
     let used = this.usedByNode.get(node);
-    if (!used) this.usedByNode.set(node, (used = new Map()));
+    if (!used) this.usedByNode.set(node, (used = new Map<string, bigint>()));
     for (const [r, v] of requests) used.set(r, (used.get(r) ?? 0n) + (sign === 1 ? v : -v));
   }
 
   usedOn(node: string): ResourceList {
-    return this.usedByNode.get(node) ?? new Map();
+    return this.usedByNode.get(node) ?? new Map<string, bigint>();
   }
 
   podsOn(node: string): k8s.V1Pod[] {

@@ -65,8 +65,8 @@ export function layerViolations(files: Source[]): string[] {
   const out: string[] = [];
   for (const f of files) {
     // The most specific folder with rules of its own (sim/simulate before sim).
-    const parts = f.path.split('/');
-    const from = [parts.slice(0, 2).join('/'), parts[0] as string].find((k) => FORBIDDEN[k] !== undefined) ?? (parts[0] as string);
+    const top = f.path.split('/')[0] ?? '';
+    const from = [f.path.split('/').slice(0, 2).join('/'), top].find((k) => FORBIDDEN[k] !== undefined) ?? top;
     const forbidden = FORBIDDEN[from] ?? [];
     for (const target of importsOf(f)) {
       const to = target.split('/')[0] as string;

@@ -10,10 +10,10 @@ import { parseTrace, type TracePod } from '../../../sim/simulate/trace.js';
 // boot time) computed here by brute force over every subset of the inventory, against
 // the simulator's figure.
 
-const DIR = 'test/fixtures/simulate';
+const DIR = 'bench/traces';
 
 async function fixtures(): Promise<{ pods: TracePod[]; machines: ParsedMachine[] }> {
-  const inv = parseInventoryText(await readFile(`${DIR}/inventory.yaml`, 'utf8'));
+  const inv = parseInventoryText(await readFile(`${DIR}/small-inventory.yaml`, 'utf8'));
   if (!inv.ok) throw new Error('fixture inventory invalid');
   return { pods: parseTrace(await readFile(`${DIR}/small.csv`, 'utf8')), machines: inv.inventory.machines };
 }
@@ -47,7 +47,7 @@ t.test('the oracle equals brute force on a small trace over a heterogeneous inve
   const segments = oracleTimeline(pods, new Oracle(machines));
   t.equal(Math.round(oracleMachineHours(segments) * 1e6), Math.round(hours * 1e6), 'the oracle timeline');
 
-  const inputs = await loadInputs({ trace: `${DIR}/small.csv`, inventory: `${DIR}/inventory.yaml`, autoscaler: `${DIR}/autoscaler.yaml` });
+  const inputs = await loadInputs({ trace: `${DIR}/small.csv`, inventory: `${DIR}/small-inventory.yaml`, autoscaler: `${DIR}/small-autoscaler.yaml` });
   const { summary } = await simulate({ ...inputs, policy: 'bamel', seed: 1 });
   t.equal(summary.oracleMachineHours, Math.round(hours * 100) / 100, 'what bamel simulate reports');
   t.ok(summary.machineHours >= summary.oracleMachineHours, `bamel (${summary.machineHours}) is not below the lower bound`);

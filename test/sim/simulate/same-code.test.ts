@@ -1,6 +1,6 @@
 import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { loadInputs } from '../../../cmd/simulate.js';
 import type { ReconcilerClass } from '../../../sim/simulate/controller.js';
 import { simulate, type Summary } from '../../../sim/simulate/index.js';
@@ -10,12 +10,12 @@ import { simulate, type Summary } from '../../../sim/simulate/index.js';
 // loaded in place of the real one, must change what the simulation measures.
 
 const ROOT = resolve('.');
-const DIR = 'test/fixtures/simulate';
+const DIR = 'bench/traces';
 
 let copies = 0;
 
 /** controller/ copied beside links to what it imports, with `edit` applied to one file; its Reconciler. */
-async function patchedReconciler(t: Tap.Test, file: string, from: string, to: string): Promise<ReconcilerClass> {
+async function patchedReconciler(t: Test, file: string, from: string, to: string): Promise<ReconcilerClass> {
   // A directory of its own per copy: an ES module is loaded once per path.
   const base = join(ROOT, '.tap', `simulate-patched-${process.pid}-${++copies}`);
   await rm(base, { recursive: true, force: true });
@@ -32,7 +32,7 @@ async function patchedReconciler(t: Tap.Test, file: string, from: string, to: st
 }
 
 async function run(reconcilerClass?: ReconcilerClass): Promise<Summary> {
-  const inputs = await loadInputs({ trace: `${DIR}/small.csv`, inventory: `${DIR}/inventory.yaml`, autoscaler: `${DIR}/autoscaler.yaml` });
+  const inputs = await loadInputs({ trace: `${DIR}/small.csv`, inventory: `${DIR}/small-inventory.yaml`, autoscaler: `${DIR}/small-autoscaler.yaml` });
   const { summary } = await simulate({ ...inputs, policy: 'bamel', seed: 3, ...(reconcilerClass ? { reconcilerClass } : {}) });
   return summary;
 }
