@@ -38,12 +38,15 @@ export function refreshEnergy(machines: Map<string, MachineStatus>, selected: re
 export function scaleDownEnergy(machines: MachineStates, spec: BareMetalAutoscalerSpec, now: number): (name: string) => MachineEnergy {
   const settings = breakEvenSettings(spec.scaleDown);
   const max = spec.scaleDown.maxPowerCyclesPerDay ?? 6;
+  const known = new Map<string, MachineEnergy>();
   return (name) => {
+    const hit = known.get(name);
+    if (hit) return hit;
     const s = machines.get(name);
     const hold = holdSeconds(s, settings);
     const be = s?.breakEven;
     const wear = wearBlocker(name, s, max, now);
-    return {
+    const energy: MachineEnergy = {
       holdMs: hold * 1000,
       ...(hold > 0 && be
         ? { holdWhy: `its last power-off paid back too late (capacity needed again after ${be.lastOffSeconds ?? '?'}s, its break-even time is ${be.seconds}s: boot energy / idle draw + floor), so it stays unneeded ${hold}s longer before the next` }
@@ -51,6 +54,8 @@ export function scaleDownEnergy(machines: MachineStates, spec: BareMetalAutoscal
       ...(wear ? { wear } : {}),
       cycles: cyclesIn24h(s, now),
     };
+    known.set(name, energy);
+    return energy;
   };
 }
 
