@@ -119,8 +119,9 @@ export function blameShortOff(
   for (const [name, s] of machines) {
     const m = byName.get(name);
     const off = unjudged(s);
-    // A power-off of this very reconcile (or one still under way) is not judged yet.
-    if (!m || off === undefined || off >= now || s.phase === 'PoweringOff' || now >= off + breakEvenSeconds(m, s, settings.floorSeconds) * 1000) continue;
+    // A power-off of this very reconcile (or one still under way) is not judged yet; a
+    // quarantined machine (a join timeout) was not powered off to save energy.
+    if (!m || off === undefined || off >= now || s.phase === 'PoweringOff' || s.phase === 'Failed' || now >= off + breakEvenSeconds(m, s, settings.floorSeconds) * 1000) continue;
     recent.push({ name, off, status: s });
   }
   recent.sort((a, b) => b.off - a.off || (a.name < b.name ? -1 : 1));

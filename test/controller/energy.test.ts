@@ -96,6 +96,7 @@ t.test('a power-off is judged once: short when demand comes back within break-ev
   // Once judged, not again.
   machines.set('a', blamed?.status as MachineStatus);
   t.equal(blameShortOff(machines, byName, ['c'], ON, T0 + 130_000)?.name, 'b');
+  t.equal(blameShortOff(new Map([['b', { ...b0, phase: 'Failed' as const }]]), byName, ['c'], ON, T0 + 120_000), undefined, 'a quarantined machine is not blamed');
   // Past break-even: nobody is blamed, and the refresh judges it long (decay).
   t.equal(blameShortOff(new Map([['b', b0]]), byName, ['c'], ON, T0 + 400_000), undefined);
   const held = { ...b0, breakEven: { seconds: 420, holdSeconds: 1600 } };
