@@ -161,6 +161,11 @@ test-integration: build cluster-up ## integration tests against the local cluste
 demo: deps build cluster-up install ## the local datacenter and bamel on it
 	@hack/demo.sh
 
+##@ Benchmarks
+.PHONY: bench-energy
+bench-energy: node-deps ## bamel simulate on the shipped traces: machine-hours, kWh, pending and power cycles against always-on, the oracle and a CA + Metal3 model
+	TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/energy.bench.ts
+
 .PHONY: clean
 clean: ## remove build output (not the binary cache)
 	rm -rf dist .tap coverage bpf/build

@@ -10,7 +10,7 @@ import type { ParsedMachine } from '../api/inventory.js';
 import type { ScaleDown } from '../api/v1alpha1/baremetalautoscaler.js';
 import { planScaleDown, type ReadyMachine } from '../controller/scale-down.js';
 
-const SD: ScaleDown = { enabled: true, utilizationThreshold: 0.5, unneededSeconds: 600, cooldownSeconds: 600, drainTimeoutSeconds: 600, maxConcurrentDrains: 3 };
+const SD: ScaleDown = { enabled: true, utilizationThreshold: 0.5, unneededSeconds: 600, cooldownSeconds: 600, drainTimeoutSeconds: 600, maxConcurrentDrains: 3, maxPowerCyclesPerDay: 6, breakEven: { enabled: true, floorSeconds: 60 } };
 const NOW = Date.parse('2026-11-28T12:00:00Z');
 
 function cluster(machines: number, podsPer: number, cpuPerPod: number): ReadyMachine[] {

@@ -5,6 +5,7 @@ import { registerBmcCommand } from './bmc.js';
 import { registerInventoryCommand } from './inventory.js';
 import { registerManagerCommand } from './manager.js';
 import { registerSimCommand } from './sim.js';
+import { registerSimulateCommand } from './simulate.js';
 
 /**
  * The `bamel` CLI. Each subcommand lives in its own module under cmd/ and is registered
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerBmcCommand(program);
   registerManagerCommand(program);
   registerSimCommand(program);
+  registerSimulateCommand(program);
   registerAgentCommand(program);
 
   for (const [name, what] of [

@@ -39,7 +39,9 @@ export interface Blocker {
     | 'ScaleDownDisabled'
     | 'FitsNowhere'
     | 'Paused'
-    | 'Busy';
+    | 'Busy'
+    | 'BreakEven'
+    | 'WearLimit';
   /** What a user reads in status and events. */
   message: string;
 }

@@ -29,10 +29,7 @@ export interface AbsorbingMachine {
   free: ResourceVector;
 }
 
-export interface ScaleUpCandidate extends ScoringCandidate {
-  /** Expected seconds from power-on to Ready (the inventory's bootSeconds). */
-  bootSeconds?: number;
-}
+export type ScaleUpCandidate = ScoringCandidate;
 
 export interface ScaleUpBudget {
   /** Machines that may still be powered on (max machines, concurrency, cluster caps). */
@@ -64,7 +61,7 @@ export interface ScaleUpInput {
 
 export interface PowerOnChoice {
   machine: string;
-  reason: 'PendingPods' | 'Pressure' | 'MinMachines';
+  reason: 'PendingPods' | 'Pressure' | 'MinMachines' | 'PreWarm';
   pods: PendingPod[];
   score: number;
   /** Why this machine, in words. */
@@ -365,7 +362,8 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
       limitedBy = untaken().length > 0 ? 'cluster-wide cpu or memory cap reached' : 'no powered-off machine left that can host the remaining pods';
       break;
     }
-    const { best, useful } = table.best(deficit, usable, input.weights, input.pressured);
+    // Pods wait: among equally good machines the faster booter wins.
+    const { best, useful } = table.best(deficit, usable, input.weights, input.pressured, true);
     const chosenIndex = usable.find((c) => all[c]?.name === best?.name);
     const chosen = chosenIndex === undefined ? undefined : all[chosenIndex];
     if (!best || !chosen || chosenIndex === undefined) break;

@@ -1,4 +1,5 @@
 import type { MachinePhase, MachineStatus, Operation } from '../api/v1alpha1/baremetalautoscaler.js';
+import { bootOnPhase } from './boot-times.js';
 
 /**
  * The machine lifecycle, pure: from a machine's recorded status and what is observed now
@@ -75,6 +76,10 @@ function withPhase(s: MachineStatus, phase: MachinePhase, now: number, reason?: 
   if (s.failures !== undefined) next.failures = s.failures;
   if (s.powerCyclesToday !== undefined) next.powerCyclesToday = s.powerCyclesToday;
   if (s.powerCyclesDay !== undefined) next.powerCyclesDay = s.powerCyclesDay;
+  const boot = bootOnPhase(s.boot, s.phase, phase, now);
+  if (boot !== undefined) next.boot = boot;
+  if (s.breakEven !== undefined) next.breakEven = s.breakEven;
+  if (s.powerCycles !== undefined) next.powerCycles = s.powerCycles;
   if (reason !== undefined) next.reason = reason;
   if (message !== undefined) next.message = message;
   return next;

@@ -88,6 +88,12 @@ export class PodIndex {
     }
     for (const uid of this.compiled.keys()) if (!seen.has(uid)) this.compiled.delete(uid);
     for (const uid of this.running.keys()) if (!seenRunning.has(uid)) this.running.delete(uid);
+    // A Node whose pods are the same objects as before keeps its list: what is computed
+    // from a list (requests, utilisation, room) is kept with it (sameList).
+    for (const [node, list] of byNode) {
+      const before = this.byNode.get(node);
+      if (before !== undefined && before.length === list.length && before.every((p, i) => p === list[i])) byNode.set(node, before);
+    }
     this.byNode = byNode;
     this.pending = pending;
   }
@@ -125,10 +131,17 @@ export class PodIndex {
 
   /** What the pods on a Node request, DaemonSet and mirror pods included (they use the room). */
   requestedOn(node: string): ResourceList {
+    const pods = this.podsOn(node);
+    const hit = this.requested.get(pods);
+    if (hit !== undefined) return new Map(hit);
     const total: ResourceList = new Map();
-    for (const pod of this.podsOn(node)) {
+    for (const pod of pods) {
       for (const [r, v] of this.runningRequests(pod)) total.set(r, (total.get(r) ?? 0n) + v);
     }
-    return total;
+    this.requested.set(pods, total);
+    return new Map(total);
   }
+
+  /** requestedOn by pod list: a list is kept while its Node's pods stay the same objects. */
+  private readonly requested = new WeakMap<V1Pod[], ResourceList>();
 }

@@ -14,10 +14,12 @@ import { isDaemonSetPod, isMirrorPod, isNodeReady } from './observe.js';
  * allocatable, DaemonSet and mirror pods ignored) has stayed under the threshold for
  * `unneededSeconds`, nothing on it blocks (see blockers.ts), and every pod it runs fits on the
  * other Ready Nodes' free room, placed largest first (the feasibility engine decides each
- * fit). Candidates are ranked: highest power cost, then most capacity freed, then fewest pods
- * to move. The first ones, as many as drain slots allow and as keep minMachines, become
- * `Next`; a machine that was already `Next` at the previous reconcile and is chosen again is
- * drained now (the extender has had one round to keep new pods off it).
+ * fit). A machine held by its break-even hold or at its daily power-cycle limit is not one
+ * (controller/break-even.ts, wear.ts). Candidates are ranked: highest power cost, then most
+ * capacity freed, then fewest power cycles in the last 24 hours, then fewest pods to move.
+ * The first ones, as many as drain slots allow and as keep minMachines, become `Next`; a
+ * machine that was already `Next` at the previous reconcile and is chosen again is drained now
+ * (the extender has had one round to keep new pods off it).
  */
 
 export interface ReadyMachine {
@@ -51,6 +53,20 @@ export interface ScaleDownInput {
   ignoreBudgets?: boolean;
   /** Skip utilisation, unneeded time and fit (deletion with deletionPolicy PowerOff drains everything). */
   force?: boolean;
+  /** Per machine: its break-even hold, wear limit and recent power cycles (controller/reconcile/energy.ts). */
+  energy?: (machine: string) => MachineEnergy | undefined;
+}
+
+/** What energy and wear say about powering one machine off. */
+export interface MachineEnergy {
+  /** Extra time unneeded before its power-off (break-even hysteresis), ms. */
+  holdMs: number;
+  /** Why the hold, in words. */
+  holdWhy?: string;
+  /** At scaleDown.maxPowerCyclesPerDay: the blocker and when it lifts. */
+  wear?: { blocker: Blocker; until: number };
+  /** Power-offs in the last 24 hours (fewer goes first among equal candidates). */
+  cycles: number;
 }
 
 export interface MachinePlan {
@@ -76,6 +92,21 @@ export interface ScaleDownPlan {
 
 /** cpu and memory requested over allocatable, the larger; DaemonSet and mirror pods do not count. */
 export function utilization(node: V1Node, pods: readonly V1Pod[]): { value: number; of: string } {
+  const hit = utilizationOf.get(pods);
+  if (hit !== undefined && hit.node === node) return { ...hit.result };
+  const result = computeUtilization(node, pods);
+  utilizationOf.set(pods, { node, result });
+  return { ...result };
+}
+
+/**
+ * Kept by pod list (the reconciler's pod index keeps a Node's list while its pods stay the
+ * same objects, and cache objects are replaced, never changed) and Node object.
+ */
+const utilizationOf = new WeakMap<readonly V1Pod[], { node: V1Node; result: { value: number; of: string } }>();
+const roomsOf = new WeakMap<readonly V1Pod[], { node: V1Node; candidate: CompiledCandidate }>();
+
+function computeUtilization(node: V1Node, pods: readonly V1Pod[]): { value: number; of: string } {
   const alloc = compileCandidate(candidateFromNode(node)).allocatable;
   const used = new Map<string, bigint>();
   for (const p of pods) {
@@ -106,7 +137,10 @@ interface Room {
 }
 
 function roomOf(n: PlacementNode): Room {
+  const hit = roomsOf.get(n.pods);
+  if (hit !== undefined && hit.node === n.node) return { name: hit.candidate.name, candidate: hit.candidate };
   const candidate = compileCandidate(candidateFromNode(n.node, n.pods));
+  roomsOf.set(n.pods, { node: n.node, candidate });
   return { name: candidate.name, candidate };
 }
 
@@ -116,6 +150,9 @@ interface Movable {
   compiled: CompiledPod;
   req: ResourceList;
 }
+
+/** Each cached pod compiled once as the planner moves it (cache objects are replaced, never changed). */
+const movableOf = new WeakMap<V1Pod, Movable>();
 
 /** Largest first: by cpu, then memory. */
 function bySize(a: { req: ResourceList }, b: { req: ResourceList }): number {
@@ -209,10 +246,16 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     return fa < fb ? -1 : fa > fb ? 1 : a.name < b.name ? -1 : 1;
   });
   // A bound pod's nodeName says where it runs now, not where its replacement may go.
-  const movables = (pods: readonly V1Pod[]): Movable[] => pods.map((pod) => ({ pod, compiled: compilePod(unbound(pod)), req: podRequests(pod) }));
+  const movables = (pods: readonly V1Pod[]): Movable[] =>
+    pods.map((pod) => {
+      let m = movableOf.get(pod);
+      if (m === undefined) movableOf.set(pod, (m = { pod, compiled: compilePod(unbound(pod)), req: podRequests(pod) }));
+      return m;
+    });
 
   for (const r of input.ready) {
     const name = r.machine.name;
+    const energy = input.energy?.(name);
     const u = utilization(r.node, r.pods);
     const movable = r.pods.filter(isMovable);
     const plan: MachinePlan = { name, utilization: round(u.value), utilizationOf: u.of, blockers: [], podsToMove: movable.length };
@@ -231,11 +274,19 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
       }
       const since = r.status.unneededSince ? Date.parse(r.status.unneededSince) : now;
       plan.unneededSince = iso(Number.isFinite(since) ? since : now);
-      const due = Date.parse(plan.unneededSince) + unneededMs;
-      if (now < due) {
+      const base = Date.parse(plan.unneededSince) + unneededMs;
+      const due = base + (energy?.holdMs ?? 0);
+      if (now < base) {
         plan.blockers.push({ kind: 'Busy', message: `unneeded since ${plan.unneededSince} (utilisation ${pct(u.value)} ${u.of}); drained after scaleDown.unneededSeconds, from ${iso(due)}` });
         wake.push(due);
         // The other checks still run, so that status says early what will block it.
+      } else if (now < due) {
+        plan.blockers.push({ kind: 'BreakEven', message: `unneeded since ${plan.unneededSince}, held on until ${iso(due)}: ${energy?.holdWhy ?? 'break-even hold'}` });
+        wake.push(due);
+      }
+      if (energy?.wear) {
+        plan.blockers.push(energy.wear.blocker);
+        wake.push(energy.wear.until);
       }
     }
     const nb = nodeBlocker(r.node);
@@ -250,7 +301,9 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     if (plan.blockers.length === 0) eligible.push({ r, plan, movable: items });
   }
 
-  // Ranking: highest power cost, most capacity freed, fewest pods to move, then name.
+  // Ranking: highest power cost, most capacity freed, fewest power cycles in 24 hours (wear
+  // spreads), fewest pods to move, then name.
+  const cycles = (e: Eligible): number => input.energy?.(e.r.machine.name)?.cycles ?? 0;
   const cap = (m: ParsedMachine, r: string): bigint => m.capacity[r] ?? 0n;
   eligible.sort((a, b) => {
     const pa = powerCost(a.r.machine);
@@ -260,6 +313,7 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
       const d = cap(b.r.machine, res) - cap(a.r.machine, res);
       if (d !== 0n) return d > 0n ? 1 : -1;
     }
+    if (cycles(a) !== cycles(b)) return cycles(a) - cycles(b);
     if (a.movable.length !== b.movable.length) return a.movable.length - b.movable.length;
     return a.r.machine.name < b.r.machine.name ? -1 : 1;
   });

@@ -7,9 +7,10 @@
  *   d_c(m)   = |capacity_c(m) − D_c| / M_c, in 0..1
  *   score(m) = Σ_{c useful} usefulWeight · d_c(m) + Σ_{c other} nonUsefulWeight · d_c(m)
  *
- * The lowest score wins (closest to ideal); ties (within 1e-9) go to the lower power cost
- * (maxWatts, else idleWatts, else unknown = last), then to fewer power-ons today, then to
- * the name. A category is useful when it is under pressure, or when its share of the
+ * The lowest score wins (closest to ideal); ties (within 1e-9) go, while pods wait, to the
+ * faster booter (expected boot time in steps of 25 % above 30 s, unknown = last), then to the lower power
+ * cost (maxWatts, else idleWatts, else unknown = last), then to fewer power-ons today, then
+ * to the name. A category is useful when it is under pressure, or when its share of the
  * deficit (D_c / M_c) is at least half of the largest share: the resources that the
  * deficit is really made of. The others still count, at the lower weight, so a machine
  * far larger than needed in every other category loses to a snugger one.
@@ -28,6 +29,8 @@ export interface ScoringCandidate {
   /** Watts: maxWatts, else idleWatts; undefined when the inventory does not say. */
   powerCost?: number;
   powerCyclesToday: number;
+  /** Expected seconds from power-on to Ready (learned, else the inventory's bootSeconds). */
+  bootSeconds?: number;
 }
 
 export interface ScoredCandidate {
@@ -93,8 +96,22 @@ function distanceTo(cand: ScoringCandidate, deficit: ResourceVector, scale: Scal
 
 const TIE = 1e-9;
 
-function compareScored(a: ScoringCandidate, scoreA: number, b: ScoringCandidate, scoreB: number): number {
+/** Boots up to this long count as equally fast. */
+const BOOT_FLOOR_SECONDS = 30;
+
+/**
+ * Boot times compared in steps of 25 % (powers of 1.25) above half a minute: the jitter
+ * between two boots of like machines is no difference, a machine that boots in half the
+ * time is.
+ */
+function bootStep(c: ScoringCandidate): number {
+  if (c.bootSeconds === undefined || !Number.isFinite(c.bootSeconds)) return Number.POSITIVE_INFINITY;
+  return Math.floor(Math.log(Math.max(BOOT_FLOOR_SECONDS, c.bootSeconds)) / Math.log(1.25));
+}
+
+function compareScored(a: ScoringCandidate, scoreA: number, b: ScoringCandidate, scoreB: number, fastBoot = false): number {
   if (Math.abs(scoreA - scoreB) > TIE) return scoreA - scoreB;
+  if (fastBoot && bootStep(a) !== bootStep(b)) return bootStep(a) < bootStep(b) ? -1 : 1;
   const pa = a.powerCost ?? Number.POSITIVE_INFINITY;
   const pb = b.powerCost ?? Number.POSITIVE_INFINITY;
   if (pa !== pb) return pa < pb ? -1 : 1;
@@ -107,6 +124,7 @@ export function scoreCandidates(
   candidates: ScoringCandidate[],
   weights: ScoringWeights,
   pressured: Set<string> = new Set(),
+  fastBoot = false,
 ): { ranked: ScoredCandidate[]; useful: Set<string> } {
   const scale = scaleFor(deficit, candidates, pressured);
   const scored = candidates.map((cand) => {
@@ -114,7 +132,7 @@ export function scoreCandidates(
     const score = distanceTo(cand, deficit, scale, weights, distances);
     return { cand, score, distances };
   });
-  scored.sort((a, b) => compareScored(a.cand, a.score, b.cand, b.score));
+  scored.sort((a, b) => compareScored(a.cand, a.score, b.cand, b.score, fastBoot));
   return { ranked: scored.map((s) => ({ name: s.cand.name, score: s.score, distances: s.distances })), useful: scale.useful };
 }
 
@@ -147,7 +165,7 @@ export class CandidateTable {
   }
 
   /** The first of scoreCandidates(deficit, subset's candidates, ...).ranked, and the useful categories. */
-  best(deficit: ResourceVector, subset: readonly number[], weights: ScoringWeights, pressured: Set<string> = new Set()): { best?: ScoredCandidate; useful: Set<string> } {
+  best(deficit: ResourceVector, subset: readonly number[], weights: ScoringWeights, pressured: Set<string> = new Set(), fastBoot = false): { best?: ScoredCandidate; useful: Set<string> } {
     const categories = scoringCategories(deficit);
     const normalisers: Record<string, number> = {};
     for (const c of categories) {
@@ -183,14 +201,14 @@ export class CandidateTable {
       if (s !== low && s - low <= TIE) apart = false;
     }
     if (!apart) {
-      const first = scoreCandidates(deficit, subset.map((i) => this.candidates[i] as ScoringCandidate), weights, pressured).ranked[0];
+      const first = scoreCandidates(deficit, subset.map((i) => this.candidates[i] as ScoringCandidate), weights, pressured, fastBoot).ranked[0];
       return { ...(first ? { best: first } : {}), useful };
     }
     let winner: ScoringCandidate | undefined;
     for (let j = 0; j < scores.length; j++) {
       if (scores[j] !== low) continue;
       const cand = this.candidates[subset[j] as number] as ScoringCandidate;
-      if (!winner || compareScored(cand, low, winner, low) < 0) winner = cand;
+      if (!winner || compareScored(cand, low, winner, low, fastBoot) < 0) winner = cand;
     }
     if (!winner) return { useful };
     const distances: Record<string, number> = {};

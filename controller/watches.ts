@@ -41,7 +41,7 @@ export interface WatchSinks {
 
 export const BATCH_IDLE_MS = 250;
 export const BATCH_MAX_MS = 2000;
-const DEBOUNCE_MS = 1000;
+export const DEBOUNCE_MS = 1000;
 
 export class Watches {
   private batchFirst: number | undefined;

@@ -151,6 +151,10 @@ k get bma rack-b-gpu -o jsonpath='{.status.energy}'; echo
 hack/demo-extender.sh
 hack/demo-webhook.sh
 
+step "bamel simulate: four hours of a small workload on a virtual clock (the real controller, no cluster)"
+bamel simulate --trace bench/traces/small.csv --inventory bench/traces/small-inventory.yaml --autoscaler bench/traces/small-autoscaler.yaml --out "$logs/demo-simulate"
+printf 'timeline (one row a minute) and chart: %s/timeline.csv, timeline.png\n' "$logs/demo-simulate"
+
 step "metrics"
 curl -fsS http://127.0.0.1:18080/metrics > "$logs/demo-metrics.txt"
 grep -E '^bamel_(controller_machines\{autoscaler="rack-b-gpu"|power_operations_total|controller_decisions_total|controller_drains_total|controller_evictions_total|machine_power_watts|energy_|machine_power_cycles_total)' "$logs/demo-metrics.txt" || true

@@ -82,7 +82,11 @@ export function candidateFromNode(node: V1Node, podsOnNode: readonly V1Pod[] = [
  * The kubelet's figures passed API validation; one that still does not parse counts as
  * nothing allocatable, so no pod is placed on the strength of it.
  */
-function parseNodeResources(raw: Readonly<Record<string, string>> | undefined): ResourceList {
+function parseNodeResources(raw: Readonly<Record<string, string>> | undefined): ReadonlyResourceList {
+  // Parsed once per object: a Node in the informer cache is replaced, never changed, on update.
+  if (raw === undefined) return new Map();
+  const hit = parsedResources.get(raw);
+  if (hit !== undefined) return hit;
   const parsed: ResourceList = new Map();
   for (const [name, value] of Object.entries(raw ?? {})) {
     try {
@@ -91,5 +95,8 @@ function parseNodeResources(raw: Readonly<Record<string, string>> | undefined): 
       parsed.set(name, 0n);
     }
   }
+  parsedResources.set(raw, parsed);
   return parsed;
 }
+
+const parsedResources = new WeakMap<Readonly<Record<string, string>>, ReadonlyResourceList>();

@@ -38,6 +38,29 @@ const ignore: Report = () => undefined;
  * - spec.overhead (the RuntimeClass's cost of running the pod) is added last.
  */
 export function podRequests(pod: V1Pod, options: PodRequestsOptions = {}): ResourceList {
+  // The caches' pods are immutable (an update is a new object): their requests are computed
+  // once per object, not at every reconcile and scheduling decision. A pod whose spec or
+  // status object was replaced is computed again; a caller that wants every problem reported
+  // (onInvalid) always gets a fresh computation.
+  if (options.onInvalid !== undefined) return computePodRequests(pod, options);
+  const memo = options.useStatusResources === true ? withStatusMemo : specMemo;
+  const hit = memo.get(pod);
+  if (hit !== undefined && hit.spec === pod.spec && hit.status === pod.status) return new Map(hit.requests);
+  const requests = computePodRequests(pod, options);
+  memo.set(pod, { spec: pod.spec, status: pod.status, requests });
+  return new Map(requests);
+}
+
+interface Memo {
+  spec: V1Pod['spec'];
+  status: V1Pod['status'];
+  requests: ReadonlyResourceList;
+}
+
+const specMemo = new WeakMap<V1Pod, Memo>();
+const withStatusMemo = new WeakMap<V1Pod, Memo>();
+
+function computePodRequests(pod: V1Pod, options: PodRequestsOptions): ResourceList {
   const report = options.onInvalid ?? ignore;
   // Parsed once per container: the status computations below fall back to the spec.
   const specs = new Map<V1Container, ResourceList>();

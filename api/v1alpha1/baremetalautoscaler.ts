@@ -2,6 +2,9 @@ import type { V1ObjectMeta } from '@kubernetes/client-node';
 import { Type, type Static } from '@sinclair/typebox';
 import { QuantityMap, StringEnum, StringMap, withRules } from '../schema-helpers.js';
 import { EnergyStatusSchema, MachinePowerSchema } from './energy.js';
+import { BootStatusSchema, BreakEvenStatusSchema, DemandProfileSchema, PowerCyclesStatusSchema, ScaleDownSchema, ScaleUpSchema } from './scaling.js';
+
+export { ScaleDownSchema, ScaleUpSchema } from './scaling.js';
 
 /**
  * BareMetalAutoscaler, autoscaling.bamel.io/v1alpha1: the one source of the API. The CRD
@@ -100,77 +103,6 @@ export const MachineSelectorSchema = Type.Object(
     default: {},
     'x-kubernetes-map-type': 'atomic',
   },
-);
-
-export const ScaleUpSchema = Type.Object(
-  {
-    cooldownSeconds: Type.Integer({
-      description: 'Seconds after a scale-up decision before the next one for pending pods or pressure. Powering on to reach minMachines is not delayed.',
-      default: 60,
-      minimum: 0,
-      maximum: 86400,
-    }),
-    maxConcurrentPowerOns: Type.Integer({
-      description: 'At most this many machines powering on or joining at the same time.',
-      default: 2,
-      minimum: 1,
-      maximum: 1000,
-    }),
-    joinTimeoutSeconds: Type.Integer({
-      description: "Seconds from power-on until the machine's Node must be Ready; past it the machine is powered off and quarantined. A machine's own joinTimeoutSeconds in the inventory overrides it.",
-      default: 600,
-      minimum: 30,
-      maximum: 86400,
-    }),
-  },
-  { description: 'When and how fast machines are powered on.', default: {} },
-);
-
-export const ScaleDownSchema = withRules(
-  Type.Object(
-    {
-      enabled: Type.Boolean({ description: 'Power idle machines off. When false, machines are only ever powered on.', default: true }),
-      utilizationThreshold: Type.Number({
-        description: 'A Ready machine whose utilisation (the larger of cpu and memory requested / allocatable, DaemonSet and mirror pods ignored) stays below this is unneeded.',
-        default: 0.5,
-        minimum: 0,
-        maximum: 1,
-      }),
-      unneededSeconds: Type.Integer({
-        description: 'How long a machine must stay unneeded before it is drained and powered off.',
-        default: 600,
-        minimum: 0,
-        maximum: 604800,
-      }),
-      cooldownSeconds: Type.Integer({
-        description: 'Seconds after a scale-down (and after a scale-up) before the next scale-down.',
-        default: 600,
-        minimum: 0,
-        maximum: 86400,
-      }),
-      drainTimeoutSeconds: Type.Integer({
-        description: 'How long a drain may take (evictions refused by PodDisruptionBudgets are retried until then); past it the drain is aborted and the machine stays on.',
-        default: 600,
-        minimum: 10,
-        maximum: 86400,
-      }),
-      maxConcurrentDrains: Type.Integer({
-        description: 'At most this many machines draining or powering off at the same time.',
-        default: 1,
-        minimum: 1,
-        maximum: 100,
-      }),
-    },
-    { description: 'When idle machines are drained and powered off.', default: {} },
-  ),
-  [
-    {
-      rule: '!self.enabled || self.utilizationThreshold > 0.0',
-      message: 'utilizationThreshold must be greater than 0 when scale-down is enabled (0 finds no machine unneeded); set enabled: false to turn scale-down off',
-      fieldPath: '.utilizationThreshold',
-      reason: 'FieldValueInvalid',
-    },
-  ],
 );
 
 export const ScoringSchema = withRules(
@@ -316,6 +248,12 @@ export const BareMetalAutoscalerSpecSchema = withRules(
       fieldPath: '.inventory',
       reason: 'FieldValueForbidden',
     },
+    {
+      rule: '!self.scaleUp.predictive.enabled || !self.scaleDown.enabled || self.scaleUp.predictive.lookaheadSeconds < self.scaleDown.unneededSeconds',
+      message: 'scaleUp.predictive.lookaheadSeconds must be below scaleDown.unneededSeconds, or pre-warmed machines are powered off before the ramp they were powered on for',
+      fieldPath: '.scaleUp.predictive.lookaheadSeconds',
+      reason: 'FieldValueInvalid',
+    },
   ],
 );
 
@@ -372,6 +310,9 @@ export const MachineStatusSchema = Type.Object(
       ),
     ),
     power: Type.Optional(MachinePowerSchema),
+    boot: Type.Optional(BootStatusSchema),
+    breakEven: Type.Optional(BreakEvenStatusSchema),
+    powerCycles: Type.Optional(PowerCyclesStatusSchema),
   },
   { description: 'The state of one managed machine.' },
 );
@@ -440,6 +381,7 @@ export const BareMetalAutoscalerStatusSchema = Type.Object(
         'x-kubernetes-list-map-keys': ['name'],
       }),
     ),
+    demandProfile: Type.Optional(DemandProfileSchema),
     conditions: Type.Optional(
       Type.Array(ConditionSchema, {
         maxItems: 32,
@@ -477,6 +419,7 @@ export type Operation = Static<typeof OperationSchema>;
 export type Condition = Static<typeof ConditionSchema>;
 export type ScaleEvent = Static<typeof ScaleEventSchema>;
 export type ScaleDown = Static<typeof ScaleDownSchema>;
+export type DemandProfile = Static<typeof DemandProfileSchema>;
 export type PressureStatus = Static<typeof PressureStatusSchema>;
 export type MachineSelector = Static<typeof MachineSelectorSchema>;
 

@@ -346,8 +346,8 @@ export function buildRecordedCluster(opts: RecordedClusterOptions): RecordedClus
       machineSelector: {},
       minMachines: 0,
       maxMachines: opts.machines,
-      scaleUp: { cooldownSeconds: 60, maxConcurrentPowerOns: opts.maxConcurrentPowerOns ?? 100, joinTimeoutSeconds: 600 },
-      scaleDown: { enabled: true, utilizationThreshold: 0.5, unneededSeconds: 600, cooldownSeconds: 600, drainTimeoutSeconds: 600, maxConcurrentDrains: 1 },
+      scaleUp: { cooldownSeconds: 60, maxConcurrentPowerOns: opts.maxConcurrentPowerOns ?? 100, joinTimeoutSeconds: 600, predictive: { enabled: false, lookaheadSeconds: 120 } },
+      scaleDown: { enabled: true, utilizationThreshold: 0.5, unneededSeconds: 600, cooldownSeconds: 600, drainTimeoutSeconds: 600, maxConcurrentDrains: 1, maxPowerCyclesPerDay: 6, breakEven: { enabled: true, floorSeconds: 60 } },
       scoring: { usefulWeight: 1, nonUsefulWeight: 0.25 },
       pressure: {
         windowSeconds: 300,

@@ -1,4 +1,10 @@
+import { API_VERSION, KIND, type BareMetalAutoscaler } from '../../api/v1alpha1/baremetalautoscaler.js';
 import type { EventRecorder, EventType, InvolvedObject } from '../../kube/events.js';
+
+/** The autoscaler as the object its events are about. */
+export function involvedObject(bma: BareMetalAutoscaler): InvolvedObject {
+  return { apiVersion: API_VERSION, kind: KIND, name: bma.metadata.name, ...(bma.metadata.uid ? { uid: bma.metadata.uid } : {}) };
+}
 
 /**
  * Events that say a standing fact (a limit holds, a machine is blocked, a pod fits nowhere)

@@ -45,7 +45,9 @@ export function powerOnIntents(spec: BareMetalAutoscalerSpec, decision: ScaleUpD
         ? `powering on for ${choice.pods.length} pending pod(s): ${choice.detail}`
         : choice.reason === 'Pressure'
           ? `powering on for ${readings.filter((r) => r.pressured).map((r) => r.reason).join('; ')}: ${choice.detail}`
-          : `powering on to reach minMachines ${spec.minMachines}`;
+          : choice.reason === 'PreWarm'
+            ? `pre-warming: ${choice.detail}`
+            : `powering on to reach minMachines ${spec.minMachines}`;
     return { machine: byName.get(choice.machine) as ParsedMachine, action: 'PowerOn', reason: choice.reason, message };
   });
 }

@@ -15,6 +15,11 @@ import type { Intent, MachineStates, Store } from './types.js';
 /** The pods bound to a Node, as the API server has them now. */
 export type LivePods = (node: string) => Promise<k8s.V1Pod[]>;
 
+/** The pods on a Node as the API server has them now (not the cache). */
+export function livePodsFrom(core: k8s.CoreV1Api): LivePods {
+  return async (node) => (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
+}
+
 export interface PowerOffCheck {
   intents: Intent[];
   machines: Map<string, MachineStatus>;

@@ -6,11 +6,12 @@ import { Drainer } from '../drain.js';
 import { PodIndex } from '../observe.js';
 import { PressureTracker } from '../pressure-tracker.js';
 import { actuate } from './actuate.js';
-import { Announcer } from './announcer.js';
+import { Announcer, involvedObject } from './announcer.js';
 import { budgetStep } from './budget.js';
 import { CandidateCache, ClaimBook, demandStep } from './demand.js';
 import { drainStep } from './drain-step.js';
 import { EnergyStep } from './energy.js';
+import { afterIntents, preWarmStep, refreshEnergy, restingOf, scaleDownEnergy, slowBoots } from './energy-policy.js';
 import { AutoscalerView, InventoryCache, inventoryProblem, selectMachines } from './fetch.js';
 import { applyIntents, deletionIntents, powerOnIntents } from './intents.js';
 import { lifecycleStep } from './lifecycle.js';
@@ -19,7 +20,7 @@ import { requeueAfter } from './requeue.js';
 import { scaleDownStep } from './scale-down-step.js';
 import { scaleUpStep } from './scale-up.js';
 import { ForeignIntents } from './settle.js';
-import { checkPowerOffs, type LivePods } from './power-off-check.js';
+import { checkPowerOffs, livePodsFrom, type LivePods } from './power-off-check.js';
 import { buildStatus } from './status.js';
 import { kubeAutoscalerApi, StatusWriter } from './status-writer.js';
 import { ConflictError, type ReconcileResult, type ReconcilerDeps } from './types.js';
@@ -154,6 +155,7 @@ export class Reconciler {
     if (this.foreign && this.foreign.size > 1000) {
       this.foreign.retain(new Set(stores.autoscalers.list().flatMap((a) => (a.status?.machines ?? []).flatMap((m) => (m.operation ? [m.operation.id] : [])))));
     }
+    refreshEnergy(life.machines, selected, spec, now);
     const probeWaits = life.probes.filter((m) => !actuator.probe(name, m)).map((m) => actuator.nextProbeAt(m.name));
     for (const n of life.forgotten) {
       void pool.forget(n);
@@ -182,7 +184,10 @@ export class Reconciler {
     // Budget and the scale-up decision.
     const unread = selected.filter((m) => life.machines.get(m.name)?.phase === 'Unknown' && actuator.power(m.name) === undefined).length;
     const budget = budgetStep({ autoscaler: name, spec, selected, machines: life.machines, caps: options.caps, autoscalers: stores.autoscalers, lastScaleEvent: prev.lastScaleEvent, unread, now });
-    const up = scaleUpStep({ spec, selected, machines: life.machines, demand, pendingCount: pending.length, budget, pressure, busy: (m) => actuator.busy(m), podsOn, unread, now });
+    const resting = restingOf(life.machines, selected, spec, now);
+    const up = scaleUpStep({ spec, selected, machines: life.machines, demand, pendingCount: pending.length, budget, pressure, busy: (m) => actuator.busy(m), podsOn, unread, resting, now });
+    const warm = preWarmStep({ spec, selected, machines: life.machines, decision: up.decision, budget, pending: demand.pending, podsOn, busy: (m) => actuator.busy(m), resting, profile: prev.demandProfile, now });
+    up.decision.powerOn.push(...warm.choices);
 
     // Scale-down: the drains in flight, then the plan over the Ready machines.
     const drains = drainStep({ spec, selected, machines: life.machines, nodes: stores.nodes, podsOn, progress: (m) => this.drainer.progress(m), pendingCompiled: demand.relevant, deleting, now });
@@ -203,6 +208,7 @@ export class Reconciler {
       unread,
       onCount: budget.onCount,
       deleting,
+      energy: scaleDownEnergy(drains.machines, spec, now),
       now,
     });
     for (const n of [...drains.untaint, ...down.untaint]) this.drainer.forget(n);
@@ -217,6 +223,8 @@ export class Reconciler {
       : { intents, machines: down.machines, aborted: [], untaint: [] };
     for (const n of checked.untaint) this.drainer.forget(n);
     const applied = applyIntents(checked.machines, checked.intents, prev.lastScaleEvent, options.identity, now);
+    afterIntents(applied.machines, checked.intents, selected, spec, now);
+    const slow = slowBoots(applied.machines, selected, spec, now);
     const offAborted = checked.aborted[0];
     const powered = this.energy.run({ autoscaler: name, selected, previous: prev, machines: applied.machines, now });
 
@@ -243,6 +251,7 @@ export class Reconciler {
       now,
       energy: powered.energy,
     });
+    if (warm.profile) status.demandProfile = warm.profile;
     await this.writer.write(bma, status);
     powered.record(applied.started);
     await actuate(
@@ -269,9 +278,10 @@ export class Reconciler {
     });
     this.reporter.scaleDown(name, involved, drains, down, applied.machines, spec.dryRun);
     this.reporter.powerOffsAborted(name, involved, checked.aborted);
+    for (const w of slow.warnings) this.announcer.announce(name, involved, `slow-boot/${w.machine}`, 'Warning', 'SlowBoot', w.message);
     this.reporter.gauges(name, status.machines ?? [], pending.length, pressure.readings, (m) => pool.health(m)?.degraded === true, selected);
 
-    return { requeueAfterMs: requeueAfter([...life.wakeAts, ...probeWaits, ...budget.wakeAts, ...up.wakeAts, ...drains.wakeAts, ...down.wakeAts], now, options.resyncMs) };
+    return { requeueAfterMs: requeueAfter([...life.wakeAts, ...probeWaits, ...budget.wakeAts, ...up.wakeAts, ...drains.wakeAts, ...down.wakeAts, ...warm.wakeAts, ...slow.wakeAts], now, options.resyncMs) };
   }
 
   private forgetAutoscaler(name: string): void {
@@ -281,12 +291,4 @@ export class Reconciler {
     this.claims.forget(name);
     this.energy.forget(name);
   }
-}
-
-function involvedObject(bma: BareMetalAutoscaler): InvolvedObject {
-  return { apiVersion: API_VERSION, kind: KIND, name: bma.metadata.name, ...(bma.metadata.uid ? { uid: bma.metadata.uid } : {}) };
-}
-
-function livePodsFrom(core: k8s.CoreV1Api): LivePods {
-  return async (node) => (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
 }

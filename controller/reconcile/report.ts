@@ -4,6 +4,7 @@ import type { ParsedMachine } from '../../api/inventory.js';
 import type { MachineStatus } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { nodeRef, podRef, type EventRecorder, type InvolvedObject } from '../../kube/events.js';
 import { check, summarizeInfeasible, type CompiledCandidate, type CompiledPod } from '../../scheduling/index.js';
+import { learnedBootSeconds } from '../boot-times.js';
 import type { ScaleUpDecision } from '../decide.js';
 import type { LifecycleAction } from '../lifecycle.js';
 import type { ControllerMetrics } from '../metrics.js';
@@ -59,7 +60,8 @@ export class Reporter {
     const podByUid = new Map(r.pending.map((p) => [p.metadata?.uid ?? '', p]));
     for (const choice of r.decision.powerOn) {
       const m = r.selected.find((x) => x.name === choice.machine);
-      const eta = m?.bootSeconds !== undefined ? `, expected Ready in ~${m.bootSeconds}s` : '';
+      const boot = learnedBootSeconds(m, r.machines.get(choice.machine));
+      const eta = boot !== undefined ? `, expected Ready in ~${boot}s` : '';
       if (r.dryRun) {
         this.announcer.announce(name, r.involved, `dry-${choice.machine}`, 'Normal', 'WouldPowerOn', `dry run: would power on ${choice.machine} (${choice.reason}): ${choice.detail}`);
         metrics.decisions.inc({ autoscaler: name, direction: 'up', result: 'dry_run' });
@@ -67,7 +69,7 @@ export class Reporter {
       }
       metrics.decisions.inc({ autoscaler: name, direction: 'up', result: 'actuated' });
       r.log.info({ machine: choice.machine, reason: choice.reason, pods: choice.pods.length, score: choice.score }, 'scale-up decided');
-      recorder.emit(r.involved, 'Normal', 'PowerOn', `powering on ${choice.machine} (${choice.reason}): ${choice.detail}`);
+      recorder.emit(r.involved, 'Normal', choice.reason === 'PreWarm' ? 'PreWarm' : 'PowerOn', `powering on ${choice.machine} (${choice.reason}${eta}): ${choice.detail}`);
       for (const p of choice.pods) {
         const pod = podByUid.get(p.uid);
         if (pod) recorder.emit(podRef(pod), 'Normal', 'TriggeredPowerOn', `${choice.machine}${eta} (autoscaler ${name})`);

@@ -3,7 +3,7 @@ import type { ParsedMachine } from '../../api/inventory.js';
 import type { BareMetalAutoscalerSpec, BareMetalAutoscalerStatus, MachineStatus } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { isMovable } from '../blockers.js';
 import { isNodeReady } from '../observe.js';
-import { hasDrainingTaint, planScaleDown, type PlacementNode, type ReadyMachine, type ScaleDownPlan } from '../scale-down.js';
+import { hasDrainingTaint, planScaleDown, type MachineEnergy, type PlacementNode, type ReadyMachine, type ScaleDownPlan } from '../scale-down.js';
 import type { MachineStates, Store } from './types.js';
 
 /**
@@ -34,6 +34,8 @@ export interface ScaleDownStepInput {
   unread: number;
   onCount: number;
   deleting: boolean;
+  /** Break-even holds, wear limits and power cycles per machine (reconcile/energy.ts). */
+  energy?: (machine: string) => MachineEnergy;
   now: number;
 }
 
@@ -88,6 +90,7 @@ export function scaleDownStep(input: ScaleDownStepInput): ScaleDownStep {
     inFlight,
     ...(paused ? { paused } : {}),
     ...(forcing ? { force: true, ignoreBudgets: true } : {}),
+    ...(input.energy && !forcing ? { energy: input.energy } : {}),
   });
   if (plan.wakeAt !== undefined) wakeAts.push(plan.wakeAt);
   for (const r of ready) {

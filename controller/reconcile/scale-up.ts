@@ -2,6 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ParsedMachine } from '../../api/inventory.js';
 import type { BareMetalAutoscalerSpec, MachineStatus } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { untoleratedTaints } from '../../scheduling/index.js';
+import { learnedBootSeconds } from '../boot-times.js';
 import { decideScaleUp, type ScaleUpCandidate, type ScaleUpDecision } from '../decide.js';
 import { isDaemonSetPod, isMirrorPod } from '../observe.js';
 import type { PressureObservation } from '../pressure-tracker.js';
@@ -29,6 +30,8 @@ export interface ScaleUpStepInput {
   /** Pods running on a machine (for the taints the pressured workloads tolerate). */
   podsOn: (machine: string) => k8s.V1Pod[];
   unread: number;
+  /** Until when an Off machine rests after its power-off (scaleDown.minOffSeconds; controller/break-even.ts). */
+  resting?: (machine: string) => number | undefined;
   now: number;
 }
 
@@ -47,7 +50,7 @@ export function scaleUpStep(input: ScaleUpStepInput): ScaleUpStep {
       capacity: m.capacity,
       ...(m.power?.maxWatts !== undefined ? { powerCost: m.power.maxWatts } : m.power?.idleWatts !== undefined ? { powerCost: m.power.idleWatts } : {}),
       powerCyclesToday: powerCyclesToday(machines.get(m.name), now),
-      ...(m.bootSeconds !== undefined ? { bootSeconds: m.bootSeconds } : {}),
+      ...bootOf(m, machines.get(m.name)),
     }));
 
   let pressureDeficit: ResourceVector | undefined;
@@ -68,10 +71,14 @@ export function scaleUpStep(input: ScaleUpStepInput): ScaleUpStep {
     });
   }
 
-  const decision = decideScaleUp({
+  // Machines within their minimum off time are left out, then asked for only the pods no
+  // other machine can take now.
+  const restingNames = new Set(offCandidates.filter((c) => input.resting?.(c.name) !== undefined).map((c) => c.name));
+  const awake = (list: ScaleUpCandidate[]): ScaleUpCandidate[] => list.filter((c) => !restingNames.has(c.name));
+  const first = decideScaleUp({
     pending: demand.pending,
     absorbing: demand.absorbing,
-    candidates: demand.pending.length > 0 ? offCandidates : pressureCandidates,
+    candidates: awake(demand.pending.length > 0 ? offCandidates : pressureCandidates),
     feasible: demand.feasible,
     weights: spec.scoring,
     pressured: new Set(pressure.readings.filter((r) => r.pressured).map((r) => r.category)),
@@ -80,9 +87,37 @@ export function scaleUpStep(input: ScaleUpStepInput): ScaleUpStep {
     belowMinimum: input.unread > 0 ? 0 : Math.max(0, spec.minMachines - budget.onCount),
     ...(budget.demandBlocked ? { demandBlocked: budget.demandBlocked } : {}),
   });
+  const decision = restingNames.size > 0 ? wakeResting(first, { ...input, restingNames, offCandidates }) : first;
   const wakeAts: number[] = [];
+  // A rest ending may let minMachines or pressure choose that machine.
+  const restEnds = [...restingNames].map((n) => input.resting?.(n) ?? now);
+  if (restEnds.length > 0) wakeAts.push(Math.min(...restEnds));
   if (budget.demandBlocked && budget.cooldownEnd !== undefined && budget.cooldownEnd > now && (decision.waiting.length > 0 || pressureDeficit)) wakeAts.push(budget.cooldownEnd);
   return { decision, wakeAts };
+}
+
+function bootOf(m: ParsedMachine, s: MachineStatus | undefined): { bootSeconds?: number } {
+  const b = learnedBootSeconds(m, s);
+  return b !== undefined ? { bootSeconds: b } : {};
+}
+
+/** The pods left over by the first decision, offered to the resting machines alone. */
+function wakeResting(first: ScaleUpDecision, input: ScaleUpStepInput & { restingNames: Set<string>; offCandidates: ScaleUpCandidate[] }): ScaleUpDecision {
+  const left = [...first.unplaceable, ...first.waiting];
+  if (left.length === 0 || input.budget.demandBlocked) return first;
+  const second = decideScaleUp({
+    pending: left,
+    absorbing: [],
+    candidates: input.offCandidates.filter((c) => input.restingNames.has(c.name)),
+    feasible: input.demand.feasible,
+    weights: input.spec.scoring,
+    pressured: new Set(),
+    budget: { ...input.budget.budget, machines: Math.max(0, input.budget.budget.machines - first.powerOn.length) },
+    belowMinimum: 0,
+  });
+  const woken = second.powerOn.map((c) => ({ ...c, detail: `${c.detail}; within its minimum off time (scaleDown.minOffSeconds), as no other machine can host these pods now` }));
+  const { limitedBy: _l, ...rest } = first;
+  return { ...rest, powerOn: [...first.powerOn, ...woken], unplaceable: second.unplaceable, waiting: second.waiting, ...(second.limitedBy !== undefined ? { limitedBy: second.limitedBy } : {}) };
 }
 
 /** Power cycles counted today (UTC) in a machine's status. */

@@ -19,9 +19,19 @@ export class StatusWriter {
   /** Replaces the status, unless it is unchanged; removes the finalizer once a deletion is done. */
   async write(bma: BareMetalAutoscaler, status: BareMetalAutoscalerStatus): Promise<void> {
     if (bma.metadata.deletionTimestamp && (await this.maybeRemoveFinalizer(bma, status.machines ?? []))) return;
-    if (JSON.stringify(bma.status ?? {}) === JSON.stringify(status)) return;
+    const text = JSON.stringify(status);
+    if (this.serialized(bma) === text) return;
     const updated = await this.api.replaceStatus({ apiVersion: API_VERSION, kind: KIND, metadata: bma.metadata, spec: bma.spec, status });
+    if (updated.status !== undefined) this.written.set(updated.status, text);
     this.view.wrote(updated);
+  }
+
+  /** The JSON of statuses this writer wrote (the object it got back), so that it is not serialized again to compare. */
+  private readonly written = new WeakMap<object, string>();
+
+  private serialized(bma: BareMetalAutoscaler): string {
+    if (bma.status === undefined) return '{}';
+    return this.written.get(bma.status) ?? JSON.stringify(bma.status);
   }
 
   async addFinalizer(bma: BareMetalAutoscaler): Promise<void> {

@@ -15,7 +15,7 @@ function bamel(args: string[]) {
 t.test('bamel --help lists the subcommands of DESIGN.md', async (t) => {
   const r = await bamel(['--help']);
   t.equal(r.code, 0);
-  for (const sub of ['manager', 'agent', 'bmc', 'inventory', 'sim', 'version']) t.match(r.stdout, new RegExp(`^\\s+${sub}\\b`, 'm'), sub);
+  for (const sub of ['manager', 'agent', 'bmc', 'inventory', 'sim', 'simulate', 'version']) t.match(r.stdout, new RegExp(`^\\s+${sub}\\b`, 'm'), sub);
 });
 
 t.test('bamel version prints the package version', async (t) => {

@@ -8,7 +8,7 @@ import { labelSelectorMatches } from '../../api/selector.js';
 
 const T0 = Date.parse('2026-11-28T10:00:00Z');
 const iso = (ms: number): string => new Date(ms).toISOString();
-const SD: ScaleDown = { enabled: true, utilizationThreshold: 0.5, unneededSeconds: 600, cooldownSeconds: 600, drainTimeoutSeconds: 600, maxConcurrentDrains: 1 };
+const SD: ScaleDown = { enabled: true, utilizationThreshold: 0.5, unneededSeconds: 600, cooldownSeconds: 600, drainTimeoutSeconds: 600, maxConcurrentDrains: 1, maxPowerCyclesPerDay: 6, breakEven: { enabled: true, floorSeconds: 60 } };
 
 function node(name: string, cpu = '8', memory = '32Gi', extra: Partial<V1Node['spec']> = {}, annotations: Record<string, string> = {}): V1Node {
   return {

@@ -114,13 +114,16 @@ t.test('defaults are filled in by the API server', async (t) => {
     dryRun: 'All',
     body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'BareMetalAutoscaler', metadata: { name }, spec: { inventory: { namespace: 'x', name: 'y' } } },
   })) as { spec: Json };
-  t.same(created.spec.scaleUp, { cooldownSeconds: 60, maxConcurrentPowerOns: 2, joinTimeoutSeconds: 600 });
+  t.same(created.spec.scaleUp, { cooldownSeconds: 60, maxConcurrentPowerOns: 2, joinTimeoutSeconds: 600, predictive: { enabled: false, lookaheadSeconds: 120 } });
   t.same(created.spec.scoring, { usefulWeight: 1, nonUsefulWeight: 0.25 });
   t.equal(created.spec.deletionPolicy, 'Retain');
   t.equal(created.spec.maxMachines, 10);
   t.equal(created.spec.dryRun, false);
   t.same(created.spec.machineSelector, {});
   t.equal((created.spec.scaleDown as Json).utilizationThreshold, 0.5);
+  t.equal((created.spec.scaleDown as Json).maxPowerCyclesPerDay, 6);
+  t.same((created.spec.scaleDown as Json).breakEven, { enabled: true, floorSeconds: 60 });
+  t.notOk('minOffSeconds' in (created.spec.scaleDown as Json), 'minOffSeconds unset: each machine\'s break-even time');
   t.equal(((created.spec.pressure as Json).cpu as Json).level, 1, 'level signal off by default');
 });
 
@@ -175,6 +178,11 @@ t.test('each CEL rule is enforced with its message', async (t) => {
     ],
     ['pressure level > 0', { ...baseSpec(), pressure: { memory: { level: 0 } } }, 'level must be greater than 0'],
     [
+      'lookaheadSeconds < unneededSeconds while pre-warming',
+      { ...baseSpec(), scaleUp: { predictive: { enabled: true, lookaheadSeconds: 600 } }, scaleDown: { unneededSeconds: 300 } },
+      'scaleUp.predictive.lookaheadSeconds must be below scaleDown.unneededSeconds',
+    ],
+    [
       'selector values for In',
       { ...baseSpec(), machineSelector: { matchExpressions: [{ key: 'rack', operator: 'In' }] } },
       'values must be non-empty for In and NotIn',
@@ -189,6 +197,7 @@ t.test('each CEL rule is enforced with its message', async (t) => {
     t.match(await tryCreate(spec), message, what);
   }
   t.equal(await tryCreate({ ...baseSpec(), scaleDown: { enabled: false, utilizationThreshold: 0 } }), '', 'utilizationThreshold 0 is fine when scale-down is off');
+  t.equal(await tryCreate({ ...baseSpec(), scaleUp: { predictive: { enabled: false, lookaheadSeconds: 600 } }, scaleDown: { unneededSeconds: 300 } }), '', 'any lookahead while pre-warming is off');
 });
 
 t.test('the inventory reference cannot change while the autoscaler actuates', async (t) => {

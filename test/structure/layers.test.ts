@@ -25,6 +25,8 @@ const FORBIDDEN: Record<string, string[]> = {
   controller: ['manager', 'webhook', 'extender', 'bpf', 'sim', 'cmd', 'hack'],
   bpf: ['controller', 'manager', 'webhook', 'extender', 'sim', 'cmd', 'hack'],
   sim: ['controller', 'manager', 'webhook', 'extender', 'bpf', 'cmd', 'hack'],
+  // `bamel simulate` runs the real controller and the extender's scoring on a virtual cluster.
+  'sim/simulate': ['manager', 'webhook', 'bpf', 'cmd', 'hack'],
   manager: ['cmd', 'hack', 'sim', 'bpf'],
   cmd: ['hack'],
 };
@@ -62,7 +64,9 @@ export function importsOf(file: Source): string[] {
 export function layerViolations(files: Source[]): string[] {
   const out: string[] = [];
   for (const f of files) {
-    const from = f.path.split('/')[0] as string;
+    // The most specific folder with rules of its own (sim/simulate before sim).
+    const top = f.path.split('/')[0] ?? '';
+    const from = [f.path.split('/').slice(0, 2).join('/'), top].find((k) => FORBIDDEN[k] !== undefined) ?? top;
     const forbidden = FORBIDDEN[from] ?? [];
     for (const target of importsOf(f)) {
       const to = target.split('/')[0] as string;
@@ -80,6 +84,15 @@ t.test('the checker finds a forbidden import', async (t) => {
   ];
   const found = layerViolations(fake);
   t.equal(found.length, 2, found.join('\n'));
+  const sims: Source[] = [
+    { path: 'sim/machine.ts', text: "import { a } from '../controller/y.js';" },
+    { path: 'sim/simulate/engine.ts', text: "import { a } from '../../controller/y.js';\nimport { b } from '../../webhook/z.js';" },
+  ];
+  t.same(
+    layerViolations(sims).map((v) => v.split(':')[0]),
+    ['sim/machine.ts imports controller/y.js', 'sim/simulate/engine.ts imports webhook/z.js'],
+    "sim/simulate/ may run the controller, the rest of sim/ may not; neither may import the webhook",
+  );
   t.match(found[0], /kube\/x\.ts imports controller\/y\.js: kube\/ must not import controller\//);
 });
 
