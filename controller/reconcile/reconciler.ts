@@ -1,6 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
-import { API_VERSION, FINALIZER, KIND, type BareMetalAutoscaler, type Condition } from '../../api/v1alpha1/baremetalautoscaler.js';
-import type { InvolvedObject } from '../../kube/events.js';
+import { FINALIZER, type Condition } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { setCondition } from '../conditions.js';
 import { Drainer } from '../drain.js';
 import { PodIndex } from '../observe.js';
