@@ -1,6 +1,6 @@
 // Run (the local cluster is started if it is not up; `make peers` first for the peers):
 //   TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/peers.bench.ts [--json]
-// Options: --bursts 1,30,300  --tools bamel,cluster-autoscaler,karpenter
+// Options: --bursts 1,30,300  --tools bamel,cluster-autoscaler,karpenter  --raw FILE (every time, as JSON)
 //   --scale-down matched|defaults|both (default matched; defaults waits out each tool's own
 //   settings, 20 minutes and more for bamel and Cluster Autoscaler, on one burst of 30)
 //
@@ -20,6 +20,7 @@
 // - scale-down: from the last pod gone to the last machine powered off or Node deleted.
 // Then the taint case: one pod of 28 cores (only the tainted shape fits) and one of 13, both
 // tolerating the taint: the shape each tool picks.
+import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import { localCluster, waitFor } from '../test/integration/helpers/cluster.js';
@@ -37,6 +38,7 @@ const JSON_OUT = argv.includes('--json');
 const BURSTS = option('--bursts', '1,30,300').split(',').map(Number);
 const TOOLS = option('--tools', 'bamel,cluster-autoscaler,karpenter').split(',') as ToolName[];
 const SCALE_DOWN = option('--scale-down', 'matched');
+const RAW = option('--raw', '');
 const POD_CPU = '13';
 const log = (m: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const sleep = (n: number): Promise<void> => new Promise((r) => setTimeout(r, n));
@@ -56,6 +58,8 @@ interface BurstResult {
   bound: number;
   scaleDownMs?: number;
   note?: string;
+  /** For --raw: ms from the burst's start at which each pod was seen Unschedulable, and each action. */
+  raw: { seen: number[]; actions: number[] };
 }
 
 interface TaintResult {
@@ -149,7 +153,8 @@ async function burst(core: k8s.CoreV1Api, tool: RunningTool, pods: PodWatch, n: 
   log(`${tool.tool}: ${n} pods, ${machinesUsed} machines, ${bound} bound, decision p50 ${ms(summarize(decisions).p50)} p99 ${ms(summarize(decisions).p99)} (${((Date.now() - start) / 1000).toFixed(0)} s)`);
   const scaleDownMs = await deletePodsAndTimeScaleDown(core, tool, pods, label, mode === 'matched' ? 600_000 : 2_400_000);
   log(`${tool.tool}: scale-down after the ${n} pods went: ${scaleDownMs === undefined ? 'not done' : ms(scaleDownMs)}`);
-  return { tool: tool.tool, burst: n, mode, decisions, machinesUsed, machinesNeeded: n, bound, ...(scaleDownMs !== undefined ? { scaleDownMs } : {}), ...(note.length ? { note: note.join('; ') } : {}) };
+  const raw = { seen: seen.map((x) => x - start), actions: acts.map((x) => x - start) };
+  return { tool: tool.tool, burst: n, mode, decisions, machinesUsed, machinesNeeded: n, bound, raw, ...(scaleDownMs !== undefined ? { scaleDownMs } : {}), ...(note.length ? { note: note.join('; ') } : {}) };
 }
 
 async function taintCase(core: k8s.CoreV1Api, tool: RunningTool, pods: PodWatch): Promise<TaintResult> {
@@ -244,6 +249,7 @@ async function main(): Promise<void> {
       await runTool(tool, mode, bursts, results, taints, failures, settings);
     }
   }
+  if (RAW) writeFileSync(RAW, JSON.stringify({ results, taints, failures: Object.fromEntries(failures), settings: Object.fromEntries(settings) }, null, 1));
   print(results, taints, failures, settings);
   console.log(`\nload average at the end: ${load()}`);
   if (JSON_OUT) {

@@ -7,6 +7,7 @@
 #                             the kwok KWOKNodeClass) copied to $cache/peers/karpenter/crds/
 #   cluster-autoscaler-kwok   Cluster Autoscaler with its kwok cloud provider (main in kwok/ of
 #                             sigs.k8s.io/cluster-autoscaler, where the core moved in 2026)
+#   hack/build-peers.sh crds  only fetches Karpenter's CRDs (no build) and prints their folder
 # A second run reuses the cache. A peer that cannot be built is reported with the exact
 # command and its error, also written to $cache/peers/<peer>.error (the bench reads it); the
 # other peer is still built. The exit status is non-zero only when no peer could be built.
@@ -43,10 +44,21 @@ attempt() { # peer log command...
   return 1
 }
 
+# Karpenter's CRDs from its module (fetched through the module proxy when not cached).
+karpenter_crds() { # dest
+  local v="$KARPENTER_VERSION" src
+  src="$(cd "$work" && GOTOOLCHAIN="$KARPENTER_GOTOOLCHAIN" go mod download -json "sigs.k8s.io/karpenter@$v" | sed -nE 's/^\s*"Dir": "(.*)",?$/\1/p')"
+  [[ -n "$src" && -d "$src/kwok" ]] || { echo "sigs.k8s.io/karpenter@$v: no module folder (go mod download)" >&2; return 1; }
+  rm -rf "$1" && mkdir -p "$1"
+  cp "$src"/kwok/charts/crds/*.yaml "$src"/kwok/apis/crds/karpenter.kwok.sh_kwoknodeclasses.yaml "$1/"
+  chmod u+w "$1"/*.yaml
+  echo "$KARPENTER_VERSION" > "$1/.version"
+}
+
 build_karpenter() {
   local v="$KARPENTER_VERSION" name=karpenter-kwok
   local crds="$peers/karpenter/crds"
-  if stamp_ok "$name" "$v" && [[ -f "$crds/karpenter.sh_nodepools.yaml" ]]; then
+  if stamp_ok "$name" "$v" && [[ -f "$crds/.version" && "$(cat "$crds/.version")" == "$v" ]]; then
     echo "karpenter $v: cached"
     rm -f "$peers/karpenter.error"
     return 0
@@ -63,11 +75,7 @@ build_karpenter() {
       go install -trimpath -ldflags "-s -w" "sigs.k8s.io/karpenter/kwok@$v" || exit 1
     # The binary is named after its folder (kwok): renamed so it is not taken for kwok itself.
     mv "$dir/bin/kwok" "$bin/$name"
-    local src
-    src="$(go env GOMODCACHE)/sigs.k8s.io/karpenter@$v"
-    rm -rf "$crds" && mkdir -p "$crds"
-    cp "$src"/kwok/charts/crds/*.yaml "$src"/kwok/apis/crds/karpenter.kwok.sh_kwoknodeclasses.yaml "$crds/"
-    chmod u+w "$crds"/*.yaml
+    karpenter_crds "$crds" || exit 1
   ) || return 1
   stamp "$name" "$v"
   rm -f "$peers/karpenter.error"
@@ -105,6 +113,13 @@ build_cluster_autoscaler() {
   stamp "$name" "$v"
   rm -f "$peers/cluster-autoscaler.error"
 }
+
+if [[ "${1:-}" == crds ]]; then
+  dest="$peers/karpenter/crds"
+  if [[ ! -f "$dest/.version" || "$(cat "$dest/.version")" != "$KARPENTER_VERSION" ]]; then karpenter_crds "$dest" >&2 || exit 1; fi
+  echo "$dest"
+  exit 0
+fi
 
 built=0 failed=()
 if build_karpenter; then built=$((built + 1)); else failed+=(karpenter); fi

@@ -67,6 +67,7 @@ export function machineShapes(machines: readonly Pick<Machine, 'capacity' | 'lab
 
 export const KARPENTER_ZONE = 'zone-a';
 const INSTANCE_TYPE_LABEL = 'node.kubernetes.io/instance-type';
+const ZONE_LABEL = 'topology.kubernetes.io/zone';
 
 /** The kwok provider's instance-types file (INSTANCE_TYPES_FILE_PATH): one type per shape. */
 export function karpenterInstanceTypes(shapes: readonly Shape[]): unknown[] {
@@ -79,7 +80,8 @@ export function karpenterInstanceTypes(shapes: readonly Shape[]): unknown[] {
         Available: true,
         Requirements: [
           { key: 'karpenter.sh/capacity-type', operator: 'In', values: ['on-demand'] },
-          { key: 'topology.kubernetes.io/zone', operator: 'In', values: [KARPENTER_ZONE] },
+          // A zone label of the machines is the type's zone: the NodePool's label must match an offering.
+          { key: ZONE_LABEL, operator: 'In', values: [s.labels[ZONE_LABEL] ?? KARPENTER_ZONE] },
         ],
       },
     ],

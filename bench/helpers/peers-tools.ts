@@ -177,7 +177,7 @@ export async function startKarpenter(o: ToolOptions): Promise<RunningTool> {
   const crds = karpenterCrdDir();
   // CRDs last out of the teardown (registered first): the objects go before them.
   o.teardowns.teardown(async () => {
-    for (const f of readdirSync(crds)) await kubectl(['delete', '-f', join(crds, f), '--ignore-not-found', '--wait=false']);
+    for (const f of readdirSync(crds).filter((x) => x.endsWith('.yaml'))) await kubectl(['delete', '-f', join(crds, f), '--ignore-not-found', '--wait=false']);
   });
   const applied = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', crds]);
   if (applied.code !== 0) throw new Error(`applying Karpenter's CRDs: ${applied.stderr}`);
