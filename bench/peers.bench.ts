@@ -22,9 +22,10 @@
 // tolerating the taint: the shape each tool picks.
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { localCluster, waitFor } from '../test/integration/helpers/cluster.js';
 import { errorMessage } from '../kube/errors.js';
+import { ResourceInformer } from '../kube/informer.js';
 import { Teardowns } from './helpers/end-to-end.js';
 import { benchMachines, POOL_LABEL, SHAPE_LABEL, startBamel, startClusterAutoscaler, startKarpenter, TAINT, type Action, type RunningTool, type ScaleDownMode, type ToolName, type ToolOptions } from './helpers/peers-tools.js';
 import { ms, summarize, table } from './helpers/stats.js';
@@ -68,28 +69,27 @@ interface TaintResult {
   small?: string;
 }
 
-/** Every pod of a namespace: when this process first saw it Unschedulable, and bound. */
+/** Every pod of a namespace: when this process first saw it Unschedulable, and bound (the project's informer). */
 class PodWatch {
   readonly unschedulable = new Map<string, number>();
   readonly bound = new Map<string, string>();
   readonly present = new Set<string>();
-  private abort?: () => void;
+  private informer?: ResourceInformer<k8s.V1Pod>;
   async start(kc: k8s.KubeConfig, ns: string): Promise<void> {
-    const req = await new k8s.Watch(kc).watch(`/api/v1/namespaces/${ns}/pods`, {}, (type: string, pod: k8s.V1Pod) => {
+    const saw = (pod: k8s.V1Pod): void => {
       const name = pod.metadata?.name ?? '';
-      if (type === 'DELETED') {
-        this.present.delete(name);
-        return;
-      }
       this.present.add(name);
       const c = pod.status?.conditions?.find((x) => x.type === 'PodScheduled');
       if (c?.status === 'False' && c.reason === 'Unschedulable' && !this.unschedulable.has(name)) this.unschedulable.set(name, Date.now());
       if (pod.spec?.nodeName && !this.bound.has(name)) this.bound.set(name, pod.spec.nodeName);
-    }, () => undefined);
-    this.abort = () => req.abort();
+    };
+    this.informer = new ResourceInformer<k8s.V1Pod>({ kc, path: `/api/v1/namespaces/${ns}/pods` });
+    this.informer.on('add', saw).on('update', saw).on('delete', (pod) => void this.present.delete(pod.metadata?.name ?? ''));
+    this.informer.start();
+    await waitFor('the pod informer synced', 60_000, async () => this.informer?.hasSynced(), 100);
   }
-  stop(): void {
-    this.abort?.();
+  async stop(): Promise<void> {
+    await this.informer?.stop();
   }
 }
 
@@ -136,6 +136,7 @@ async function burst(core: k8s.CoreV1Api, tool: RunningTool, pods: PodWatch, n: 
   const label = `b${n}${mode === 'defaults' ? 'd' : ''}`;
   const names = Array.from({ length: n }, (_, i) => `${label}-${String(i).padStart(3, '0')}`);
   const before = tool.actions().length;
+  const probed = await tool.probe?.();
   const start = Date.now();
   log(`${tool.tool}: burst of ${n} pods`);
   await createPods(core, tool.ns, names, POD_CPU, false);
@@ -149,6 +150,14 @@ async function burst(core: k8s.CoreV1Api, tool: RunningTool, pods: PodWatch, n: 
   const decisions = seen.slice(0, acts.length).map((s, i) => (acts[i] as number) - s);
   if (seen.length < n) note.push(`${n - seen.length} pods never seen Unschedulable (bound first)`);
   const bound = names.filter((p) => pods.bound.has(p)).length;
+  if (probed && tool.probe) {
+    // bamel's own account: its reconciles during the burst, and its decision-latency histogram.
+    const now = await tool.probe();
+    const d = (k: string): number => (now[k] ?? 0) - (probed[k] ?? 0);
+    const reconciles = d('bamel_controller_reconcile_duration_seconds_count');
+    const decided = d('bamel_controller_decision_latency_seconds_count');
+    note.push(`${reconciles} reconciles, ${ms((1000 * d('bamel_controller_reconcile_duration_seconds_sum')) / Math.max(1, reconciles))} each on average (${ms(1000 * d('bamel_controller_reconcile_duration_seconds_sum'))} in all); its own decision latency (lastTransitionTime → power-on request) ${ms((1000 * d('bamel_controller_decision_latency_seconds_sum')) / Math.max(1, decided))} on average over ${decided} pods`);
+  }
   const machinesUsed = mine().length;
   log(`${tool.tool}: ${n} pods, ${machinesUsed} machines, ${bound} bound, decision p50 ${ms(summarize(decisions).p50)} p99 ${ms(summarize(decisions).p99)} (${((Date.now() - start) / 1000).toFixed(0)} s)`);
   const scaleDownMs = await deletePodsAndTimeScaleDown(core, tool, pods, label, mode === 'matched' ? 600_000 : 2_400_000);
@@ -177,8 +186,18 @@ async function taintCase(core: k8s.CoreV1Api, tool: RunningTool, pods: PodWatch)
 
 const STARTERS: Record<ToolName, (o: ToolOptions) => Promise<RunningTool>> = { bamel: startBamel, 'cluster-autoscaler': startClusterAutoscaler, karpenter: startKarpenter };
 
+/** The tool being run: on SIGINT or SIGTERM its objects and processes go before the bench exits. */
+let current: Teardowns | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: cleaning up`);
+    void (current?.run() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
 async function runTool(name: ToolName, mode: ScaleDownMode, bursts: number[], results: BurstResult[], taints: TaintResult[], failures: Map<string, string>, settings: Map<string, string>): Promise<void> {
   const teardowns = new Teardowns();
+  current = teardowns;
   const { core, kc } = await localCluster();
   try {
     const untainted = Math.max(...bursts) + Math.ceil(Math.max(...bursts) / 10) + 2;

@@ -8,13 +8,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { Machine } from '../../api/inventory.js';
 import { binDir, cacheDir, kubeconfigPath, kubectl, localCluster, repoRoot, testNamespace, waitFor } from '../../test/integration/helpers/cluster.js';
 import { startScene, type SceneMachine } from '../../test/integration/helpers/scene.js';
 import { freeTcpPort } from '../../test/helpers/ports.js';
 import { errorMessage } from '../../kube/errors.js';
+import { ResourceInformer } from '../../kube/informer.js';
 import type { Teardowns } from './end-to-end.js';
 import { clusterAutoscalerProviderConfig, clusterAutoscalerTemplates, karpenterInstanceTypes, karpenterObjects, machineShapes } from './peer-config.js';
 
@@ -41,7 +42,21 @@ export interface RunningTool {
   actions(): Action[];
   /** What a reader of the results should know about this tool's settings. */
   settings: string;
+  /** Counters of the tool's own metrics now (bamel: its reconciles), for where the time goes. */
+  probe?: () => Promise<Record<string, number>>;
 }
+
+/** Sums of the samples of some metrics in a Prometheus text page, by metric name. */
+export function metricSums(text: string, names: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_:]+)(?:\{[^}]*\})? ([0-9.eE+-]+)$/.exec(line);
+    if (m && (m[1] as string) in out) out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
+const BAMEL_METRICS = ['bamel_controller_reconcile_duration_seconds_sum', 'bamel_controller_reconcile_duration_seconds_count', 'bamel_controller_decision_latency_seconds_sum', 'bamel_controller_decision_latency_seconds_count'];
 
 export interface ToolOptions {
   machines: SceneMachine[];
@@ -89,6 +104,7 @@ export async function startBamel(o: ToolOptions): Promise<RunningTool> {
     scaleDown: o.scaleDown === 'matched' ? { enabled: true, unneededSeconds: 60, cooldownSeconds: 0, maxConcurrentDrains: 100 } : { enabled: true },
   });
   const manager = scene.startManager(['--identity', name]);
+  const metricsAddress = ((await manager.waitForLog((l) => l.msg === 'manager started', 120_000)).addresses as string[])[0] as string;
   await manager.waitForLog((l) => l.msg === 'leading: reconciling autoscalers', 120_000);
   o.log(`bamel: waiting for the manager to find the ${o.machines.length} machines off`);
   await waitFor('every machine Off', 300_000, async () => {
@@ -99,6 +115,7 @@ export async function startBamel(o: ToolOptions): Promise<RunningTool> {
     tool: 'bamel',
     ns: scene.ns,
     actions: () => scene.sim.events.filter((e) => e.event === 'power' && e.action === 'on' && e.result === 'ok').map((e) => ({ at: Date.parse(e.time), what: e.machine ?? '' })),
+    probe: async () => metricSums(await (await fetch(`http://${metricsAddress}/metrics`)).text(), BAMEL_METRICS),
     settings: `scaleUp cooldown 0 s, maxConcurrentPowerOns ${Math.min(1000, o.machines.length)}; scaleDown ${o.scaleDown === 'matched' ? 'unneeded 60 s, cooldown 0 s, 100 drains at once' : 'defaults (unneeded 600 s, cooldown 600 s, 1 drain at once)'}`,
   };
 }
@@ -133,19 +150,18 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Records ADDED objects at a path (the time this process saw them) until aborted. */
-async function watchAdded(kc: k8s.KubeConfig, path: string, query: Record<string, string>, teardowns: Teardowns): Promise<Action[]> {
+/**
+ * Records each object that appears at a path (the time this process learned of it) until the
+ * teardown. The project's informer: it lists first and reconnects by itself, so a watch
+ * opened just as a CRD is established, or one the API server drops, loses nothing.
+ */
+export async function watchAdded(kc: k8s.KubeConfig, path: string, labelSelector: string | undefined, teardowns: Teardowns): Promise<Action[]> {
   const seen: Action[] = [];
-  const names = new Set<string>();
-  const watch = new k8s.Watch(kc);
-  const req = await watch.watch(path, query, (type: string, obj: k8s.KubernetesObject) => {
-    const name = obj.metadata?.name ?? '';
-    if (type === 'ADDED' && !names.has(name)) {
-      names.add(name);
-      seen.push({ at: Date.now(), what: name });
-    }
-  }, () => undefined);
-  teardowns.teardown(() => req.abort());
+  const informer = new ResourceInformer<k8s.KubernetesObject>({ kc, path, ...(labelSelector ? { labelSelector } : {}) });
+  informer.on('add', (obj) => void seen.push({ at: Date.now(), what: obj.metadata?.name ?? '' }));
+  informer.start();
+  teardowns.teardown(() => informer.stop());
+  await waitFor(`the informer of ${path} synced`, 120_000, async () => informer.hasSynced(), 100);
   return seen;
 }
 
@@ -194,7 +210,7 @@ export async function startKarpenter(o: ToolOptions): Promise<RunningTool> {
     // Every empty node at once, as bamel drains 100 machines at a time (Karpenter's default budget is 10 %).
     for (const obj of objects) if (obj.kind === 'NodePool') ((obj.spec as Record<string, Record<string, unknown>>).disruption as Record<string, unknown>).budgets = [{ nodes: '100%' }];
   }
-  const nodeClaims = await watchAdded(kc, '/apis/karpenter.sh/v1/nodeclaims', {}, o.teardowns);
+  const nodeClaims = await watchAdded(kc, '/apis/karpenter.sh/v1/nodeclaims', undefined, o.teardowns);
   const [metrics, health] = [await freeTcpPort(), await freeTcpPort()];
   const child = spawn(join(binDir, 'karpenter-kwok'), [], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -235,6 +251,9 @@ export async function startKarpenter(o: ToolOptions): Promise<RunningTool> {
   });
   const r = await kubectl(['apply', '--server-side', '-f', '-'], { input: objects.map((x) => stringify(x)).join('---\n') });
   if (r.code !== 0) throw new Error(`applying the NodePools: ${r.stderr}`);
+  // Karpenter ignores a NodePool until it is Ready (its node class resolved): the bursts start after.
+  const ready = await kubectl(['wait', '--for=condition=Ready', '--timeout=120s', 'nodepools.karpenter.sh', '-l', `bench.bamel.io/run=${ns}`], { timeoutMs: 130_000 });
+  if (ready.code !== 0) throw new Error(`the NodePools are not Ready: ${ready.stderr}; ${tail()}`);
   return {
     tool: 'karpenter',
     ns,
@@ -254,7 +273,7 @@ export async function startClusterAutoscaler(o: ToolOptions): Promise<RunningToo
   const templates = 'kwok-provider-templates';
   await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'kwok-provider-config' }, data: { config: clusterAutoscalerProviderConfig(templates) } } });
   await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: templates }, data: { templates: stringify(clusterAutoscalerTemplates(shapes, `peers-${ns.slice(-10)}`)) } } });
-  const nodes = await watchAdded(kc, '/api/v1/nodes', { labelSelector: `${POOL_LABEL}=${ns}` }, o.teardowns);
+  const nodes = await watchAdded(kc, '/api/v1/nodes', `${POOL_LABEL}=${ns}`, o.teardowns);
   const port = await freeTcpPort();
   const matched = o.scaleDown === 'matched'
     ? ['--scale-down-unneeded-time=60s', '--scale-down-delay-after-add=0s', '--max-empty-bulk-delete=100', '--max-scale-down-parallelism=100']
