@@ -120,8 +120,23 @@ async function poolNodes(core: k8s.CoreV1Api, ns: string): Promise<k8s.V1Node[]>
 }
 
 async function deletePodsAndTimeScaleDown(core: k8s.CoreV1Api, tool: RunningTool, pods: PodWatch, label: string, timeoutMs: number): Promise<number | undefined> {
-  await core.deleteCollectionNamespacedPod({ namespace: tool.ns, labelSelector: `burst=${label}`, gracePeriodSeconds: 0 });
-  await waitFor(`the ${label} pods gone`, 120_000, async () => ![...pods.present].some((p) => p.startsWith(`${label}-`)), 100);
+  try {
+    // The API server of a busy 2-core machine sometimes drops a request: again, a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await core.deleteCollectionNamespacedPod({ namespace: tool.ns, labelSelector: `burst=${label}`, gracePeriodSeconds: 0 });
+        break;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        log(`${tool.tool}: deleting the ${label} pods: ${errorMessage(err)}; again`);
+        await sleep(2000 * attempt);
+      }
+    }
+    await waitFor(`the ${label} pods gone`, 180_000, async () => ![...pods.present].some((p) => p.startsWith(`${label}-`)), 100);
+  } catch (err) {
+    log(`${tool.tool}: ${errorMessage(err)}`);
+    return undefined;
+  }
   const gone = Date.now();
   try {
     await waitFor(`${tool.tool}: every machine of the pool removed or off`, timeoutMs, async () => (await poolNodes(core, tool.ns)).length === 0, 1000);
