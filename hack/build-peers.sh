@@ -12,20 +12,10 @@
 # command and its error, also written to $cache/peers/<peer>.error (the bench reads it); the
 # other peer is still built. The exit status is non-zero only when no peer could be built.
 set -uo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-# shellcheck source=versions.env
-source "$here/versions.env"
-cache="${BAMEL_CACHE:-$HOME/.cache/bamel}"
-bin="$cache/bin"
-work="$cache/build"
+# shellcheck source=binary-cache.sh
+source "$(cd "$(dirname "$0")" && pwd)/binary-cache.sh"
 peers="$cache/peers"
-mkdir -p "$bin" "$work" "$peers"
-export GOFLAGS="${GOFLAGS:--buildvcs=false}"
-
-stamp_ok() { # name version
-  [[ -x "$bin/$1" && -f "$bin/.$1.version" && "$(cat "$bin/.$1.version")" == "$2" ]]
-}
-stamp() { echo "$2" > "$bin/.$1.version"; }
+mkdir -p "$peers"
 
 # Runs a command, its output to a log; on failure prints and records the command and the
 # last lines of its error, and returns non-zero.
