@@ -32,6 +32,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 binaries: ## build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kwok, helm and kubeconform into $(BAMEL_CACHE)
 	@hack/build-binaries.sh
 
+.PHONY: peers
+peers: ## build Cluster Autoscaler's and Karpenter's kwok providers (bench/peers.bench.ts) into $(BAMEL_CACHE)
+	@hack/build-peers.sh
+
 ##@ Build
 .PHONY: build generate verify-generated lint typecheck
 build: node-deps bpf ## compile TypeScript into dist/ (and the eBPF programs and addon)

@@ -5,19 +5,8 @@
 # real node (make node-up), helm and kubeconform (the chart's checks). A second run reuses
 # the cache: each binary is rebuilt only when its pinned version changes.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-# shellcheck source=versions.env
-source "$here/versions.env"
-cache="${BAMEL_CACHE:-$HOME/.cache/bamel}"
-bin="$cache/bin"
-work="$cache/build"
-mkdir -p "$bin" "$work"
-export GOFLAGS="${GOFLAGS:--buildvcs=false}"
-
-stamp_ok() { # name version
-  [[ -x "$bin/$1" && -f "$bin/.$1.version" && "$(cat "$bin/.$1.version")" == "$2" ]]
-}
-stamp() { echo "$2" > "$bin/.$1.version"; }
+# shellcheck source=binary-cache.sh
+source "$(cd "$(dirname "$0")" && pwd)/binary-cache.sh"
 
 build_kube() {
   local need=()

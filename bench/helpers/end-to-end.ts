@@ -74,7 +74,7 @@ function sceneMachines(count: number): SceneMachine[] {
 }
 
 /** Teardown in reverse order of setup, as tap would, whatever fails on the way. */
-class Teardowns {
+export class Teardowns {
   private readonly fns: (() => unknown)[] = [];
   teardown(fn: () => unknown): void {
     this.fns.push(fn);
