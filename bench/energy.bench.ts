@@ -1,6 +1,6 @@
 // Energy and latency of bamel on the shipped traces (bench/traces/), against always-on, the
 // oracle and a model of Cluster Autoscaler with Metal3. Run: make bench-energy, or
-//   TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/energy.bench.ts [--json] [--trace diurnal,batch,spiky]
+//   TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/energy.bench.ts [--json] [--trace diurnal,batch,spiky] [--rows defaults,energy,ca] [--plots DIR]
 // A few minutes on the 2-core development machine (each row is a week simulated with the real
 // controller, plus an always-on run).
 //
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { loadInputs, type SimulationInputs } from '../cmd/simulate.js';
 import type { BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { simulate, type SimulateResult, type Summary } from '../sim/simulate/index.js';
+import { writeOutputs } from '../sim/simulate/output.js';
 import { checkAutoscalerStructure } from '../webhook/structure.js';
 
 const TRACES = join('bench', 'traces');
@@ -71,17 +72,20 @@ async function rowsFor(trace: string): Promise<Row[]> {
     flaps: r.summary.flaps,
     wallSeconds: r.summary.wallSeconds,
   });
-  const defaults = await simulate({ ...inputs, policy: 'bamel', seed: SEED });
-  const leaning = await simulate({ ...inputs, autoscaler: energy, policy: 'bamel', seed: SEED });
-  const ca = await simulate({ ...inputs, autoscaler: required(withSpec(inputs.autoscaler, CA_METAL3)), policy: 'bamel', seed: SEED, bootSeconds: REPROVISION_SECONDS });
-  const s = defaults.summary;
-  return [
-    row('bamel (defaults)', defaults),
-    row(energyLabel, leaning),
-    { trace, policy: 'always-on', machineHours: s.alwaysOnMachineHours, energyKWh: s.alwaysOnEnergyKWh },
-    { trace, policy: 'oracle (lower bound)', machineHours: s.oracleMachineHours },
-    row('CA + Metal3 (model)', ca),
-  ];
+  const out: Row[] = [];
+  if (wanted('defaults')) {
+    const defaults = await simulate({ ...inputs, policy: 'bamel', seed: SEED });
+    if (plots !== undefined) await writeOutputs(join(plots, trace), defaults, `bamel simulate: ${trace}.csv, the shipped autoscaler`);
+    const s = defaults.summary;
+    out.push(
+      row('bamel (defaults)', defaults),
+      { trace, policy: 'always-on', machineHours: s.alwaysOnMachineHours, energyKWh: s.alwaysOnEnergyKWh },
+      { trace, policy: 'oracle (lower bound)', machineHours: s.oracleMachineHours },
+    );
+  }
+  if (wanted('energy')) out.push(row(energyLabel, await simulate({ ...inputs, autoscaler: energy, policy: 'bamel', seed: SEED })));
+  if (wanted('ca')) out.push(row('CA + Metal3 (model)', await simulate({ ...inputs, autoscaler: required(withSpec(inputs.autoscaler, CA_METAL3)), policy: 'bamel', seed: SEED, bootSeconds: REPROVISION_SECONDS })));
+  return out;
 }
 
 function print(rows: readonly Row[]): void {
@@ -101,6 +105,15 @@ function print(rows: readonly Row[]): void {
 }
 
 const json = process.argv.includes('--json');
+// --rows defaults,energy,ca: only those simulations (defaults brings always-on and the oracle).
+const rowsArg = process.argv.indexOf('--rows');
+const rowsWanted = rowsArg >= 0 ? (process.argv[rowsArg + 1] ?? '').split(',') : ['defaults', 'energy', 'ca'];
+// --plots DIR: the defaults row's summary, timeline and chart in DIR/<trace>/.
+const plotsArg = process.argv.indexOf('--plots');
+const plots = plotsArg >= 0 ? process.argv[plotsArg + 1] : undefined;
+function wanted(r: string): boolean {
+  return rowsWanted.includes(r);
+}
 const only = process.argv.indexOf('--trace');
 const traces = only >= 0 ? (process.argv[only + 1] ?? '').split(',') : ['diurnal', 'batch', 'spiky'];
 for (const trace of traces) {
