@@ -1,6 +1,6 @@
 // Energy and latency of bamel on the shipped traces (bench/traces/), against always-on, the
 // oracle and a model of Cluster Autoscaler with Metal3. Run: make bench-energy, or
-//   TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/energy.bench.ts [--json] [--trace diurnal,batch,spiky]
+//   TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/energy.bench.ts [--json] [--trace diurnal,batch,spiky] [--rows defaults,energy,ca] [--plots DIR]
 // A few minutes on the 2-core development machine (each row is a week simulated with the real
 // controller, plus an always-on run).
 //
@@ -16,8 +16,9 @@
 //                           reprovisioned (15 minutes) instead of booted
 import { join } from 'node:path';
 import { loadInputs, type SimulationInputs } from '../cmd/simulate.js';
-import type { BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
+import { ScaleDownSchema, ScaleUpSchema, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { simulate, type SimulateResult, type Summary } from '../sim/simulate/index.js';
+import { writeOutputs } from '../sim/simulate/output.js';
 import { checkAutoscalerStructure } from '../webhook/structure.js';
 
 const TRACES = join('bench', 'traces');
@@ -40,6 +41,13 @@ function withSpec(a: BareMetalAutoscaler, overlay: Overlay): BareMetalAutoscaler
   return issues.length === 0 ? defaulted : undefined;
 }
 
+/** Whether this build's schema has the energy options (unknown fields would only be ignored). */
+function energyOptionsInSchema(): boolean {
+  const down: object = ScaleDownSchema.properties;
+  const up: object = ScaleUpSchema.properties;
+  return Object.keys(ENERGY_OPTIONS.scaleDown).every((k) => k in down) && Object.keys(ENERGY_OPTIONS.scaleUp).every((k) => k in up);
+}
+
 function required(a: BareMetalAutoscaler | undefined): BareMetalAutoscaler {
   if (a === undefined) throw new Error('the settings of a row do not pass the schema check');
   return a;
@@ -58,7 +66,7 @@ interface Row {
 
 async function rowsFor(trace: string): Promise<Row[]> {
   const inputs: SimulationInputs = await loadInputs({ trace: join(TRACES, `${trace}.csv`), inventory: join(TRACES, 'inventory.yaml'), autoscaler: join(TRACES, 'autoscaler.yaml') });
-  const energySpec = withSpec(inputs.autoscaler, ENERGY_OPTIONS);
+  const energySpec = energyOptionsInSchema() ? withSpec(inputs.autoscaler, ENERGY_OPTIONS) : undefined;
   const energy = energySpec ?? required(withSpec(inputs.autoscaler, ENERGY_LEANING));
   const energyLabel = energySpec ? 'bamel (energy options)' : 'bamel (energy-leaning settings*)';
   const row = (policy: string, r: SimulateResult): Row => ({
@@ -71,17 +79,17 @@ async function rowsFor(trace: string): Promise<Row[]> {
     flaps: r.summary.flaps,
     wallSeconds: r.summary.wallSeconds,
   });
-  const defaults = await simulate({ ...inputs, policy: 'bamel', seed: SEED });
-  const leaning = await simulate({ ...inputs, autoscaler: energy, policy: 'bamel', seed: SEED });
-  const ca = await simulate({ ...inputs, autoscaler: required(withSpec(inputs.autoscaler, CA_METAL3)), policy: 'bamel', seed: SEED, bootSeconds: REPROVISION_SECONDS });
-  const s = defaults.summary;
-  return [
-    row('bamel (defaults)', defaults),
-    row(energyLabel, leaning),
-    { trace, policy: 'always-on', machineHours: s.alwaysOnMachineHours, energyKWh: s.alwaysOnEnergyKWh },
-    { trace, policy: 'oracle (lower bound)', machineHours: s.oracleMachineHours },
-    row('CA + Metal3 (model)', ca),
-  ];
+  const out: Row[] = [];
+  if (wanted('defaults')) {
+    const defaults = await simulate({ ...inputs, policy: 'bamel', seed: SEED });
+    if (plots !== undefined) await writeOutputs(join(plots, trace), defaults, `bamel simulate: ${trace}.csv, the shipped autoscaler`);
+    const s = defaults.summary;
+    out.push(row('bamel (defaults)', defaults));
+    if (wanted('energy')) out.push(row(energyLabel, await simulate({ ...inputs, autoscaler: energy, policy: 'bamel', seed: SEED })));
+    out.push({ trace, policy: 'always-on', machineHours: s.alwaysOnMachineHours, energyKWh: s.alwaysOnEnergyKWh }, { trace, policy: 'oracle (lower bound)', machineHours: s.oracleMachineHours });
+  } else if (wanted('energy')) out.push(row(energyLabel, await simulate({ ...inputs, autoscaler: energy, policy: 'bamel', seed: SEED })));
+  if (wanted('ca')) out.push(row('CA + Metal3 (model)', await simulate({ ...inputs, autoscaler: required(withSpec(inputs.autoscaler, CA_METAL3)), policy: 'bamel', seed: SEED, bootSeconds: REPROVISION_SECONDS })));
+  return out;
 }
 
 function print(rows: readonly Row[]): void {
@@ -101,6 +109,15 @@ function print(rows: readonly Row[]): void {
 }
 
 const json = process.argv.includes('--json');
+// --rows defaults,energy,ca: only those simulations (defaults brings always-on and the oracle).
+const rowsArg = process.argv.indexOf('--rows');
+const rowsWanted = rowsArg >= 0 ? (process.argv[rowsArg + 1] ?? '').split(',') : ['defaults', 'energy', 'ca'];
+// --plots DIR: the defaults row's summary, timeline and chart in DIR/<trace>/.
+const plotsArg = process.argv.indexOf('--plots');
+const plots = plotsArg >= 0 ? process.argv[plotsArg + 1] : undefined;
+function wanted(r: string): boolean {
+  return rowsWanted.includes(r);
+}
 const only = process.argv.indexOf('--trace');
 const traces = only >= 0 ? (process.argv[only + 1] ?? '').split(',') : ['diurnal', 'batch', 'spiky'];
 for (const trace of traces) {
@@ -109,9 +126,8 @@ for (const trace of traces) {
   else print(rows);
 }
 if (!json) {
-  const missing = withSpec((await loadInputs({ trace: join(TRACES, 'batch.csv'), inventory: join(TRACES, 'inventory.yaml'), autoscaler: join(TRACES, 'autoscaler.yaml') })).autoscaler, ENERGY_OPTIONS) === undefined;
   process.stdout.write(
-    `\n${missing ? '' : '(not used: the energy options are in the schema) '}* the energy options (${Object.keys(ENERGY_OPTIONS.scaleDown).join(', ')}, scaleUp.predictive) are not in this build's schema; the row uses ${JSON.stringify(ENERGY_LEANING.scaleDown)}\n` +
+    `\n${energyOptionsInSchema() ? '(not used: the energy options are in the schema) ' : ''}* the energy options (${Object.keys(ENERGY_OPTIONS.scaleDown).join(', ')}, scaleUp.predictive) are not in this build's schema; the row uses ${JSON.stringify(ENERGY_LEANING.scaleDown)}\n` +
       `CA + Metal3 (model): bamel's decisions with a 10-minute scale-down and cooldown, and ${REPROVISION_SECONDS / 60}-minute reprovisioning instead of a boot; not Cluster Autoscaler's code\n`,
   );
 }

@@ -8,6 +8,9 @@ import { simulate } from '../../../sim/simulate/index.js';
 // real controller (a minute or two here).
 
 const TRACES = 'bench/traces';
+// A week with the real controller is minutes of CPU: more than the default per-file limit
+// on a loaded machine.
+t.setTimeout(1_800_000);
 
 t.test('the diurnal week: energy saved, close to the oracle, short waits, few power cycles', async (t) => {
   const inputs = await loadInputs({ trace: `${TRACES}/diurnal.csv`, inventory: `${TRACES}/inventory.yaml`, autoscaler: `${TRACES}/autoscaler.yaml` });
