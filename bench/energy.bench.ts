@@ -25,7 +25,7 @@ const TRACES = join('bench', 'traces');
 const SEED = 1;
 
 /** The energy options (scaleDown.minOffSeconds, maxPowerCyclesPerDay, scaleUp.predictive), once the schema has them. */
-const ENERGY_OPTIONS = { scaleDown: { minOffSeconds: 1800, maxPowerCyclesPerDay: 4 }, scaleUp: { predictive: true } };
+const ENERGY_OPTIONS = { scaleDown: { minOffSeconds: 1800, maxPowerCyclesPerDay: 4 }, scaleUp: { predictive: { enabled: true, lookaheadSeconds: 300 } } };
 /** What exists today that trades a little latency for energy: scale down sooner and faster. */
 const ENERGY_LEANING = { scaleDown: { utilizationThreshold: 0.7, unneededSeconds: 300, cooldownSeconds: 120, maxConcurrentDrains: 2 } };
 /** Cluster Autoscaler's defaults (scale-down-unneeded-time, scale-down-delay-after-add: 10 min) and Metal3 reprovisioning. */
@@ -66,7 +66,7 @@ interface Row {
 
 async function rowsFor(trace: string): Promise<Row[]> {
   const inputs: SimulationInputs = await loadInputs({ trace: join(TRACES, `${trace}.csv`), inventory: join(TRACES, 'inventory.yaml'), autoscaler: join(TRACES, 'autoscaler.yaml') });
-  const energySpec = energyOptionsInSchema() ? withSpec(inputs.autoscaler, ENERGY_OPTIONS) : undefined;
+  const energySpec = energyOptionsInSchema() ? required(withSpec(inputs.autoscaler, ENERGY_OPTIONS)) : undefined;
   const energy = energySpec ?? required(withSpec(inputs.autoscaler, ENERGY_LEANING));
   const energyLabel = energySpec ? 'bamel (energy options)' : 'bamel (energy-leaning settings*)';
   const row = (policy: string, r: SimulateResult): Row => ({
