@@ -126,8 +126,9 @@ spec:
 YAML
 
 step "the load goes away: the GPU machine is drained and powered off (scale-down)"
-printf 'short windows for the demo: unneededSeconds 5, cooldownSeconds 0 (defaults: 600 each)\n'
-k patch bma rack-b-gpu --type merge -p '{"spec":{"scaleDown":{"unneededSeconds":5,"cooldownSeconds":0}}}' >/dev/null
+printf 'short windows for the demo: unneededSeconds 5, cooldownSeconds 0 (defaults: 600 each), and the pre-warming\n'
+printf 'look-ahead 0 (it must stay below unneededSeconds; the API server refuses it otherwise)\n'
+k patch bma rack-b-gpu --type merge -p '{"spec":{"scaleUp":{"predictive":{"lookaheadSeconds":0}},"scaleDown":{"unneededSeconds":5,"cooldownSeconds":0}}}' >/dev/null
 k scale -n bamel-demo deployment/trainer --replicas=0 >/dev/null
 k wait bma/rack-b-gpu --for=jsonpath='{.status.offMachines}'=1 --timeout=180s >/dev/null
 k get bma rack-b-gpu -o jsonpath='{range .status.machines[*]}{.name}{"\t"}{.phase}{"\t"}{.reason}{"\t"}{.blockers}{"\n"}{end}'
