@@ -1,11 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { ParsedMachine } from '../../api/inventory.js';
-import type { BareMetalAutoscaler } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { quantile, round, type TimelineSample } from './accounting.js';
-import type { ReconcilerClass } from './controller.js';
-import { runEngine, type EngineResult, type Policy } from './engine.js';
+import { runEngine, type EngineInput, type EngineResult } from './engine.js';
 import { Oracle, oracleMachineHours, oracleTimeline } from './oracle.js';
-import type { TracePod } from './trace.js';
 
 /**
  * `bamel simulate`: the trace run twice on the same virtual cluster, once under the chosen
@@ -17,19 +13,8 @@ import type { TracePod } from './trace.js';
 export { parseTrace, TraceError, type TracePod } from './trace.js';
 export type { Policy } from './engine.js';
 
-export interface SimulateInput {
-  pods: readonly TracePod[];
-  machines: readonly ParsedMachine[];
-  machinesYaml: string;
-  /** The autoscaler with its defaults applied (webhook/structure.ts checkAutoscalerStructure). */
-  autoscaler: BareMetalAutoscaler;
-  policy: Policy;
-  seed: number;
-  jitter?: number;
-  /** Every machine takes this long from power-on to Ready (the reprovisioning model). */
-  bootSeconds?: number;
-  reconcilerClass?: ReconcilerClass;
-}
+/** What a simulation takes: the engine's input less what it derives (the oracle, the virtual start). */
+export type SimulateInput = Omit<EngineInput, 'oracle' | 'start'>;
 
 /** The JSON object `bamel simulate` prints: these keys, no others. */
 export interface Summary {
