@@ -252,10 +252,12 @@ static __always_inline void h2_walk(struct __sk_buff *skb, struct flow_state *st
 	st->proto = FLOW_OTHER;
 }
 
-static __always_inline void parse_payload(struct __sk_buff *skb, struct bpf_sock *sk, struct tcp_segment *seg,
-					  struct traffic_counters *c)
+/* st: the socket's flow state when it has one already (NULL: created here). */
+static __always_inline void parse_payload(struct __sk_buff *skb, struct bpf_sock *sk, struct flow_state *st,
+					  struct tcp_segment *seg, struct traffic_counters *c)
 {
-	struct flow_state *st = bpf_sk_storage_get(&flows, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		st = bpf_sk_storage_get(&flows, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st)
 		return;
 	if (!st->started) {
@@ -330,9 +332,10 @@ int count_ingress(struct __sk_buff *skb)
 	struct bpf_sock *sk = skb->sk;
 	if (sk)
 		sk = bpf_sk_fullsock(sk);
+	struct flow_state *st = NULL;
 	if (parse_l7 && sk) {
 		/* Established flows known to be neither HTTP/1 nor HTTP/2: nothing more to read. */
-		struct flow_state *st = bpf_sk_storage_get(&flows, sk, 0, 0);
+		st = bpf_sk_storage_get(&flows, sk, 0, 0);
 		if (st && st->proto == FLOW_OTHER)
 			return 1;
 	}
@@ -345,7 +348,7 @@ int count_ingress(struct __sk_buff *skb)
 		return 1;
 	}
 	if (parse_l7 && sk && seg.payload_len > 0)
-		parse_payload(skb, sk, &seg, c);
+		parse_payload(skb, sk, st, &seg, c);
 	return 1;
 }
 
