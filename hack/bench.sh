@@ -42,4 +42,5 @@ done
 printf '}}\n' >> "$tmp"
 node -e 'const fs=require("fs");const o=JSON.parse(fs.readFileSync(process.argv[1],"utf8"));fs.writeFileSync(process.argv[2],JSON.stringify(o,null,2)+"\n")' "$tmp" "$out"
 echo "bench: figures in $out" >&2
+TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/table.ts "$out" >&2 || true
 exit $failed
