@@ -13,6 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { PROGRAMS, TrafficProbe } from '../bpf/probe.js';
 import { NetLab, bpfSkipReason, run } from '../test/helpers/netlab.js';
 
@@ -39,6 +40,15 @@ async function cleanup(): Promise<void> {
   await lab.cleanup();
 }
 process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+/** The agent container's NODE_OPTIONS in config/agent/daemonset.yaml ('' when it sets none). */
+function daemonSetNodeOptions(): string {
+  const ds = parseYaml(readFileSync(join(process.cwd(), 'config', 'agent', 'daemonset.yaml'), 'utf8')) as {
+    spec?: { template?: { spec?: { containers?: { name?: string; env?: { name?: string; value?: string }[] }[] } } };
+  };
+  const container = ds.spec?.template?.spec?.containers?.find((c) => c.name === 'agent');
+  return container?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+}
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
@@ -189,7 +199,10 @@ try {
     process.stdout.write('started\\n');
     setInterval(() => process.stdout.write(JSON.stringify({ pods: agent.current().length }) + '\\n'), 1000);
     process.on('SIGTERM', async () => { await agent.stop(); probe.close(); process.exit(0); });`;
-  const agent = spawn(process.execPath, ['--input-type=module', '-e', agentScript], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() });
+  // With the NODE_OPTIONS the DaemonSet gives the agent (its V8 heap settings).
+  const nodeOptions = daemonSetNodeOptions();
+  process.stdout.write(`agent NODE_OPTIONS (config/agent/daemonset.yaml): ${nodeOptions || '(none)'}\n`);
+  const agent = spawn(process.execPath, ['--input-type=module', '-e', agentScript], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd(), env: { ...process.env, NODE_OPTIONS: nodeOptions } });
   children.push(agent);
   let lastPods = 0;
   agent.stdout.on('data', (d: Buffer) => {
@@ -206,9 +219,12 @@ try {
   await new Promise((r) => setTimeout(r, 20_000));
   const cpuSeconds = (ticks() - t0) / 100;
   const wall = (Date.now() - w0) / 1000;
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  const status = readFileSync(`/proc/${agent.pid}/status`, 'utf8');
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  // The process's own pages; the rest of VmRSS is file-backed (node's binary), shared by every node process.
+  const rssAnon = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
   process.stdout.write(`agent with ${pods} pods' cgroups (poll every 1s, ${lastPods} pods with traffic at the last poll):\n`);
-  process.stdout.write(`  CPU ${((cpuSeconds / wall) * 100).toFixed(1)} % of one core over ${wall.toFixed(0)}s; RSS ${rss.toFixed(0)} MiB\n`);
+  process.stdout.write(`  CPU ${((cpuSeconds / wall) * 100).toFixed(1)} % of one core over ${wall.toFixed(0)}s; RSS ${rss.toFixed(0)} MiB (${rssAnon.toFixed(0)} MiB anonymous)\n`);
   if (process.argv.includes('--json')) {
     const ns = (x: { ns: number } | undefined): number | null => (x === undefined ? null : Number(x.ns.toFixed(1)));
     const figures = {
@@ -218,6 +234,7 @@ try {
       l7IngressNsPerPacket: ns(l7[PROGRAMS.ingress]),
       vethRatio: Number((median(withProgs) / median(without)).toFixed(3)),
       agentRssMiB: Number(rss.toFixed(1)),
+      agentRssAnonMiB: Number(rssAnon.toFixed(1)),
       agentCpuPercent: Number(((cpuSeconds / wall) * 100).toFixed(1)),
     };
     jsonLine = JSON.stringify(figures);

@@ -1,17 +1,16 @@
-import * as k8s from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { VERSION as BAMEL_VERSION } from '../api/version.js';
-import { GROUP, VERSION } from '../api/v1alpha1/baremetalautoscaler.js';
-import { TRAFFIC_API_VERSION, TRAFFIC_KIND, TRAFFIC_PLURAL, TrafficReportSpecSchema, type PodTraffic, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
+import type { PodTraffic } from '../api/v1alpha1/trafficreport.js';
 import { ResourceInformer } from '../kube/informer.js';
+import type { KubeEndpoint } from '../kube/kube-http.js';
 import { podUidFromCgroupPath, walkCgroups } from './cgroups.js';
 import type { TrafficCounters } from './counters.js';
 import type { Overflow } from './probe.js';
 import { CgroupRates, podRates, significantChange, type ChangeThresholds, type PodIdentity } from './rates.js';
 import { capReportPods, REPORT_LIMITS, type ReportLimits } from './report-size.js';
 import { errorMessage } from '../kube/errors.js';
-import { makeApiClient } from '../kube/client.js';
+import { TrafficReportWriter } from './report-writer.js';
 
 /** What the agent reads counters from: the TrafficProbe, or a recording in tests and benches. */
 export interface TrafficSource {
@@ -36,8 +35,8 @@ export interface TrafficAgentOptions {
   /** A report this old is rewritten even without a change, so readers can tell a live agent. */
   reportMaxAgeMs?: number;
   change?: ChangeThresholds;
-  /** Without a cluster: no Pod watch, no reports (metrics only). */
-  kc?: k8s.KubeConfig;
+  /** Without a cluster: no Pod watch, no reports (metrics only). kube/kubeconfig.ts's KubeAccess, or a client-node KubeConfig. */
+  kc?: KubeEndpoint;
   metrics: AgentMetrics;
   logger: Logger;
   now?: () => number;
@@ -83,6 +82,24 @@ export class AgentMetrics {
   }
 }
 
+/**
+ * What the agent reads of a Pod: its identity and controller. The rest (spec, status,
+ * managedFields: most of a Pod's few kilobytes) is dropped before it is cached.
+ */
+export function podIdentityOnly(obj: KubernetesObject): V1Pod {
+  const m = (obj as V1Pod).metadata ?? {};
+  const owners = m.ownerReferences?.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.name, uid: o.uid, ...(o.controller ? { controller: true } : {}) }));
+  return {
+    metadata: {
+      ...(m.name !== undefined ? { name: m.name } : {}),
+      ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
+      ...(m.uid !== undefined ? { uid: m.uid } : {}),
+      ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
+      ...(owners ? { ownerReferences: owners } : {}),
+    },
+  };
+}
+
 interface CgroupEntry {
   path: string | undefined;
   podUid: string | undefined;
@@ -97,34 +114,35 @@ interface CgroupEntry {
 export class TrafficAgent {
   private readonly rates = new CgroupRates();
   private readonly cgroups = new Map<bigint, CgroupEntry>();
-  private readonly pods: ResourceInformer<k8s.V1Pod> | undefined;
-  private readonly custom: k8s.CustomObjectsApi | undefined;
-  private readonly core: k8s.CoreV1Api | undefined;
+  private readonly pods: ResourceInformer<V1Pod> | undefined;
+  private readonly writer: TrafficReportWriter | undefined;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   private lastWritten: PodTraffic[] | undefined;
   private lastWriteAt = Number.NEGATIVE_INFINITY;
-  private nodeUid: string | undefined;
   private latest: PodTraffic[] = [];
   private readonly labelsOf = new Map<string, { namespace: string; pod: string }>();
-  private byUid = new Map<string, k8s.V1Pod>();
+  private byUid = new Map<string, V1Pod>();
   private lastSweepAt = Number.NEGATIVE_INFINITY;
   private lastOmitted = 0;
 
   constructor(private readonly opts: TrafficAgentOptions) {
     this.now = opts.now ?? Date.now;
     if (opts.kc) {
-      this.pods = new ResourceInformer<k8s.V1Pod>({
+      this.pods = new ResourceInformer<V1Pod>({
         kc: opts.kc,
         path: '/api/v1/pods',
         fieldSelector: `spec.nodeName=${opts.nodeName}`,
         logger: opts.logger,
         resyncMs: 300_000,
+        // Small pages: a page's JSON is parsed whole before the transform slims it, and the
+        // heap V8 grows for that peak it keeps. 100 Pods are ~0.5 MB.
+        pageSize: 100,
+        transform: podIdentityOnly,
       });
       this.pods.on('delete', (p) => this.dropPodSeries(p.metadata?.uid ?? ''));
-      this.custom = makeApiClient(opts.kc, k8s.CustomObjectsApi);
-      this.core = makeApiClient(opts.kc, k8s.CoreV1Api);
+      this.writer = new TrafficReportWriter(opts.kc, opts.nodeName);
     }
   }
 
@@ -166,7 +184,7 @@ export class TrafficAgent {
     this.updateMetrics(deltas, pods, totals.size);
     end();
     if (seconds > 0) this.latest = pods;
-    if (seconds > 0 && this.custom) await this.maybeReport(pods, now).catch((err: unknown) => {
+    if (seconds > 0 && this.writer) await this.maybeReport(pods, now).catch((err: unknown) => {
       metrics.reports.inc({ result: 'failed' });
       logger.warn({ err: errorMessage(err) }, 'writing the TrafficReport failed; retrying at the next poll');
     });
@@ -290,34 +308,6 @@ export class TrafficAgent {
   }
 
   private async write(pods: PodTraffic[], omittedPods: number, now: number): Promise<void> {
-    const node = this.opts.nodeName;
-    if (this.nodeUid === undefined && this.core) {
-      try {
-        this.nodeUid = (await this.core.readNode({ name: node })).metadata?.uid ?? '';
-      } catch {
-        // No Node object (yet): the report is written without an owner and retried next time.
-      }
-    }
-    const body: TrafficReport = {
-      apiVersion: TRAFFIC_API_VERSION,
-      kind: TRAFFIC_KIND,
-      metadata: {
-        name: node,
-        labels: { 'app.kubernetes.io/managed-by': 'bamel-agent' },
-        ...(this.nodeUid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node, uid: this.nodeUid }] } : {}),
-      },
-      spec: {
-        nodeName: node,
-        observedAt: new Date(now).toISOString(),
-        intervalSeconds: this.opts.pollIntervalMs / 1000,
-        agent: `bamel-agent ${BAMEL_VERSION} on ${process.env.POD_NAME ?? node}`.slice(0, TrafficReportSpecSchema.properties.agent.maxLength),
-        pods,
-        ...(omittedPods > 0 ? { omittedPods } : {}),
-      },
-    };
-    await (this.custom as k8s.CustomObjectsApi).patchClusterCustomObject(
-      { group: GROUP, version: VERSION, plural: TRAFFIC_PLURAL, name: node, body, fieldManager: 'bamel-agent', force: true },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
-    );
+    await this.writer?.write({ pods, omittedPods, observedAt: now, intervalSeconds: this.opts.pollIntervalMs / 1000 });
   }
 }

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { AgentMetrics, TrafficAgent } from '../bpf/agent.js';
 import { findCgroup2Root, podUidFromCgroupPath, walkCgroups } from '../bpf/cgroups.js';
 import { BpfPermissionError, TrafficProbe, type DegradedHook } from '../bpf/probe.js';
-import { loadKubeConfig } from './kube.js';
+import { loadKubeAccess } from '../kube/kubeconfig.js';
+import { serveAgentMetrics, type MetricsServer } from './agent-metrics.js';
 import { createLogger } from './log.js';
-import { parseOptionalBindAddress } from '../kube/net.js';
 
 interface AgentFlags {
   kubeconfig?: string;
@@ -144,17 +143,17 @@ async function runAgent(flags: AgentFlags): Promise<void> {
   const pollIntervalMs = positive('poll-interval', flags.pollInterval) * 1000;
   const reportIntervalMs = positive('report-interval', flags.reportInterval) * 1000;
   const logger = createLogger('agent');
-  const kc = loadKubeConfig(flags.kubeconfig);
+  const kc = loadKubeAccess(flags.kubeconfig);
   const { probe, cgroupRoot } = openProbe(flags);
   const metrics = new AgentMetrics();
   const agent = new TrafficAgent({ source: probe, cgroupRoot, nodeName, pollIntervalMs, reportIntervalMs, kc, metrics, logger });
-  let server: FastifyInstance | undefined;
+  let server: MetricsServer | undefined;
   const warning = degradedWarning(probe.degraded);
   if (warning) logger.warn({ degraded: probe.degraded.map((d) => d.hook) }, warning);
   try {
     await agent.start();
-    server = await serveMetrics(flags.metricsBindAddress, metrics, logger);
-    logger.info({ nodeName, cgroupRoot, attached: probe.attachments(), metrics: server?.addresses() }, 'agent started');
+    server = await serveAgentMetrics(flags.metricsBindAddress, metrics.registry, logger);
+    logger.info({ nodeName, cgroupRoot, attached: probe.attachments(), metrics: server ? [server.address()] : undefined }, 'agent started');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
@@ -166,18 +165,4 @@ async function runAgent(flags: AgentFlags): Promise<void> {
     probe.close();
     logger.flush();
   }
-}
-
-async function serveMetrics(address: string, metrics: AgentMetrics, logger: ReturnType<typeof createLogger>): Promise<FastifyInstance | undefined> {
-  const bind = parseOptionalBindAddress(address, '--metrics-bind-address');
-  if (!bind) return undefined;
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-  const app = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
-  app.get('/metrics', async (_req, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  await app.listen(bind);
-  return app;
 }

@@ -5,7 +5,7 @@ import { buildProgram } from './program.js';
 import { errorMessage } from '../kube/errors.js';
 
 async function main(): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(process.argv);
   try {
     await program.parseAsync(process.argv);
   } catch (err) {

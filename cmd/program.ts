@@ -1,18 +1,35 @@
 import { Command } from 'commander';
 import { VERSION } from '../api/version.js';
-import { registerAgentCommand } from './agent.js';
-import { registerBmcCommand } from './bmc.js';
-import { registerInventoryCommand } from './inventory.js';
-import { registerManagerCommand } from './manager.js';
-import { registerSimCommand } from './sim.js';
-import { registerSimulateCommand } from './simulate.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each subcommand's module, loaded only when needed: `bamel agent` runs on every node, and
+ * loading the manager's modules beside it (client-node, the controller, fastify) would more
+ * than double its memory for nothing. In the order `bamel --help` lists them.
+ */
+const SUBCOMMANDS: Record<string, () => Promise<Register>> = {
+  inventory: async () => (await import('./inventory.js')).registerInventoryCommand,
+  bmc: async () => (await import('./bmc.js')).registerBmcCommand,
+  manager: async () => (await import('./manager.js')).registerManagerCommand,
+  sim: async () => (await import('./sim.js')).registerSimCommand,
+  simulate: async () => (await import('./simulate.js')).registerSimulateCommand,
+  agent: async () => (await import('./agent.js')).registerAgentCommand,
+};
+
+/** The subcommand argv asks for (its first word after the script), when it is one of ours. */
+export function requestedSubcommand(argv: readonly string[]): string | undefined {
+  const word = argv.slice(2).find((a) => !a.startsWith('-'));
+  return word !== undefined && Object.hasOwn(SUBCOMMANDS, word) ? word : undefined;
+}
 
 /**
  * The `bamel` CLI. Each subcommand lives in its own module under cmd/ and is registered
  * here; a subcommand whose capability has not landed yet says so and exits 2 rather
- * than pretending to work.
+ * than pretending to work. With `argv`, only the subcommand it names is loaded (all of
+ * them for --help, version, or an unknown word).
  */
-export function buildProgram(): Command {
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command();
   program
     .name('bamel')
@@ -28,12 +45,10 @@ export function buildProgram(): Command {
       process.stdout.write(`bamel ${VERSION}\n`);
     });
 
-  registerInventoryCommand(program);
-  registerBmcCommand(program);
-  registerManagerCommand(program);
-  registerSimCommand(program);
-  registerSimulateCommand(program);
-  registerAgentCommand(program);
+  const requested = requestedSubcommand(argv);
+  for (const [name, load] of Object.entries(SUBCOMMANDS)) {
+    if (requested === undefined || requested === name) (await load())(program);
+  }
 
   for (const [name, what] of [
     ['manager', 'run the controller (leader-elected), webhook and extender servers'],

@@ -1,4 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
+import { API_REQUEST_TIMEOUT_MS } from './kube-http.js';
 
 /**
  * API clients whose every request has a deadline. client-node sets none: one half-open
@@ -8,8 +9,7 @@ import * as k8s from '@kubernetes/client-node';
  * deadline too.
  */
 
-/** Default deadline of one API request. Lists of large collections go through the informer (kube-http), not here. */
-export const API_REQUEST_TIMEOUT_MS = 30_000;
+export { API_REQUEST_TIMEOUT_MS };
 
 type ApiConstructor<T> = new (config: k8s.Configuration) => T;
 

@@ -1,13 +1,14 @@
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { linkedAbort } from './abort.js';
 import { Backoff } from './backoff.js';
 import { sleep, systemClock } from './clock.js';
-import { KubeApiError, kubeGet, kubeGetJson, type KubeStatus, type Query } from './kube-http.js';
+import { KubeApiError, kubeGet, kubeGetJson, type KubeEndpoint, type KubeStatus, type Query } from './kube-http.js';
 import { errorMessage } from './errors.js';
 
 export interface ResourceInformerOptions {
-  kc: KubeConfig;
+  /** client-node's KubeConfig, or kube/kubeconfig.ts's KubeAccess. */
+  kc: KubeEndpoint;
   /** The collection's URL path: '/api/v1/pods', '/api/v1/namespaces/x/configmaps', '/apis/g/v/plural'. */
   path: string;
   labelSelector?: string;
