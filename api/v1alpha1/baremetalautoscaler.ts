@@ -287,7 +287,10 @@ export const MachineStatusSchema = Type.Object(
     powerCyclesToday: Type.Optional(Type.Integer({ minimum: 0, description: 'Power-ons of this machine today (UTC), a tie-breaker in scoring.' })),
     powerCyclesDay: Type.Optional(Type.String({ maxLength: 10, description: 'The UTC day (YYYY-MM-DD) powerCyclesToday counts.' })),
     blockers: Type.Optional(
-      Type.Array(Type.String({ maxLength: 512 }), { maxItems: 32, description: 'Why this machine is not scaled down now, in words.' }),
+      Type.Array(Type.String({ maxLength: 512 }), {
+        maxItems: 32,
+        description: 'Why this machine is not scaled down now, in one line: the first reason and how many more (set for the 20 machines closest to a scale-down; status.blockedMachines counts them all, the ScaleDownBlocked events give every reason).',
+      }),
     ),
     unneededSince: Type.Optional(
       Type.String({ format: 'date-time', description: 'Since when this Ready machine has been under scaleDown.utilizationThreshold (kept across leader changes).' }),
@@ -360,6 +363,9 @@ export const BareMetalAutoscalerStatusSchema = Type.Object(
     onlineCapacity: Type.Optional(QuantityMap({ description: 'Capacity of the Ready machines.' })),
     pendingCapacity: Type.Optional(QuantityMap({ description: 'Capacity of the machines powering on or joining.' })),
     unschedulablePods: Type.Optional(Type.Integer({ minimum: 0, description: 'Unschedulable pods this autoscaler considered at the last reconcile.' })),
+    blockedMachines: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Ready machines that scale-down blockers keep on; status.machines[].blockers names the reason for the 20 closest to a scale-down, the ScaleDownBlocked events for each.' }),
+    ),
     lastScaleEvent: Type.Optional(ScaleEventSchema),
     lastScaleTime: Type.Optional(Type.String({ format: 'date-time', description: 'The time of the last scale event (for the printer column).' })),
     lastScaleDownFailure: Type.Optional(
@@ -379,6 +385,13 @@ export const BareMetalAutoscalerStatusSchema = Type.Object(
         description: 'Per machine: phase, since when, the operation in flight.',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['name'],
+      }),
+    ),
+    learned: Type.Optional(
+      Type.String({
+        maxLength: 1048576,
+        description:
+          'In a fleet of more than 500 machines: the boot times, break-even holds and power-offs of the machines at rest (Off or Ready, nothing in flight), packed, one space-separated entry per status.machines[] element (see the README, "Status of a large fleet"); the other machines keep boot, breakEven and powerCycles.',
       }),
     ),
     demandProfile: Type.Optional(DemandProfileSchema),

@@ -43,12 +43,27 @@ const FINAL: { phase: MachineStatus['phase']; per10k: number }[] = [
   { phase: 'Failed', per10k: 150 },
 ];
 
-export function machineName(i: number): string {
-  return `dc1-rack-${String(Math.floor(i / 40)).padStart(3, '0')}-node-${String(i % 40).padStart(2, '0')}`;
+export interface FleetProfile {
+  /**
+   * Power cycles of each machine over the week. daily: the elastic 60 % of the fleet once a
+   * day, the base 40 % twice in the week (a diurnal fleet); heavy: every machine 2 to 4 times a day.
+   */
+  cycles: 'daily' | 'heavy';
+  /** Machine names: short (`dc1-r042-n17`, 12 characters) or long (`dc1-rack-042-node-17`, 20). */
+  names: 'short' | 'long';
 }
 
-function parsed(i: number): ParsedMachine {
-  const name = machineName(i);
+/** The realistic worst case: every machine cycled daily for a week, names as a rack/node scheme gives them. */
+export const REALISTIC: FleetProfile = { cycles: 'daily', names: 'short' };
+
+export function machineName(i: number, names: FleetProfile['names']): string {
+  const rack = String(Math.floor(i / 40)).padStart(3, '0');
+  const node = String(i % 40).padStart(2, '0');
+  return names === 'long' ? `dc1-rack-${rack}-node-${node}` : `dc1-r${rack}-n${node}`;
+}
+
+function parsed(i: number, names: FleetProfile['names']): ParsedMachine {
+  const name = machineName(i, names);
   return {
     index: i,
     name,
@@ -74,7 +89,7 @@ function specOf(): BareMetalAutoscalerSpec {
 }
 
 /** One machine's week: power-ons for pending pods and power-offs, through the real steps, ending in `final`. */
-function history(m: ParsedMachine, i: number, spec: BareMetalAutoscalerSpec, final: MachineStatus['phase']): MachineStatus {
+function history(m: ParsedMachine, i: number, spec: BareMetalAutoscalerSpec, final: MachineStatus['phase'], profile: FleetProfile): MachineStatus {
   const be = breakEvenSettings(spec.scaleDown);
   let map = new Map<string, MachineStatus>([[m.name, { name: m.name, phase: 'Off', since: new Date(WEEK_NOW - 7 * 24 * HOUR).toISOString() }]]);
   const get = (): MachineStatus => map.get(m.name) as MachineStatus;
@@ -91,8 +106,8 @@ function history(m: ParsedMachine, i: number, spec: BareMetalAutoscalerSpec, fin
     map.set(m.name, refreshCycles(refreshBreakEven(m, advance(m.name, s, facts, LIFE, at).status, be, at), at));
   };
   const done = (at: number): void => settle(at, { outcome: { id: get().operation?.id ?? '', done: true, ok: true } });
-  // 12 to 24 cycles over the week, the last few in the last 24 hours.
-  const cycles = 12 + (i % 13);
+  // Daily: 7 cycles over the week (2 for the base of the fleet). Heavy: 12 to 24, the last few in the last 24 hours.
+  const cycles = profile.cycles === 'daily' ? (i % 5 < 3 ? 7 : 2) : 12 + (i % 13);
   let t = WEEK_NOW - 7 * 24 * HOUR + (i % 60) * 60_000;
   const step = (6.5 * 24 * HOUR) / cycles;
   for (let c = 0; c < cycles; c++) {
@@ -150,12 +165,12 @@ function store<T>(items: Map<string, T>): Store<T> {
 }
 
 /** The week-old fleet of `n` machines (10,000 for the realistic worst case). */
-export function weekOldFleet(n = 10_000): Fleet {
+export function weekOldFleet(n = 10_000, profile: FleetProfile = REALISTIC): Fleet {
   const spec = specOf();
   const now = WEEK_NOW;
-  const selected = Array.from({ length: n }, (_, i) => parsed(i));
+  const selected = Array.from({ length: n }, (_, i) => parsed(i, profile.names));
   const machines = new Map<string, MachineStatus>();
-  for (const m of selected) machines.set(m.name, history(m, m.index, spec, finalPhase(m.index, n)));
+  for (const m of selected) machines.set(m.name, history(m, m.index, spec, finalPhase(m.index, n), profile));
 
   // Ready machines: most busy; every fourth unneeded (some for longer than unneededSeconds), a
   // few hundred of those held by a pod that must not be disrupted.
@@ -197,7 +212,7 @@ export function weekOldFleet(n = 10_000): Fleet {
   for (const m of selected) {
     const s = down.machines.get(m.name) as MachineStatus;
     const on = s.phase === 'Ready' || s.phase === 'Joining' || s.phase === 'Draining';
-    const reading = on ? { watts: 150 + ((m.index * 37) % 2500) / 10, observedAt: new Date(now - 5_000 - (m.index % 25) * 1000), source: 'redfish-powersubsystem' as const } : undefined;
+    const reading = on ? { kind: 'reading' as const, watts: 150 + ((m.index * 37) % 2500) / 10, observedAt: new Date(now - 5_000 - (m.index % 25) * 1000), source: 'redfish-powersubsystem' as const } : undefined;
     const { power: _p, ...rest } = s;
     const entry = powerEntry({ phase: s.phase, since: s.since, reading, inventory: m.power, maxAgeMs: 120_000, now });
     powered.set(m.name, entry ? { ...rest, power: entry } : rest);
