@@ -92,7 +92,7 @@ function unpackEntry(m: MachineStatus, entry: string): MachineStatus {
     } else if (part[0] === 'O') {
       const since = Math.floor(Date.parse(m.since) / 1000);
       const offs = body.split(',').filter((s) => s !== '').map((d) => since - n36(d)).filter(Number.isFinite);
-      out.powerCycles = { last24h: offs.length, powerOffs: offs };
+      if (offs.length > 0) out.powerCycles = { last24h: offs.length, powerOffs: offs };
     } else {
       const [seconds, hold, lastOff] = body.split('/').map(n36);
       if (seconds !== undefined && hold !== undefined && Number.isFinite(seconds) && Number.isFinite(hold)) {
