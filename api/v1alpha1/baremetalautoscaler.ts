@@ -280,12 +280,12 @@ export const MachineStatusSchema = Type.Object(
     phase: StringEnum(MachinePhaseValues, { description: 'Lifecycle phase: Off, PoweringOn, Joining, Ready, Draining, PoweringOff, Failed (quarantined) or Unknown.' }),
     since: Type.String({ format: 'date-time', description: 'When the machine entered this phase.' }),
     operation: Type.Optional(OperationSchema),
-    reason: Type.Optional(Type.String({ maxLength: 256, description: 'Why the machine is in this phase (CamelCase).' })),
-    message: Type.Optional(Type.String({ maxLength: 2048, description: 'Why, in words.' })),
+    reason: Type.Optional(Type.String({ maxLength: 256, description: 'Why the machine is in this phase (CamelCase); not kept for machines at rest (Off, Ready): the events say it.' })),
+    message: Type.Optional(Type.String({ maxLength: 2048, description: 'Why, in words; not kept for machines at rest (Off, Ready).' })),
     retryAfter: Type.Optional(Type.String({ format: 'date-time', description: 'For Failed machines: when the quarantine ends.' })),
-    failures: Type.Optional(Type.Integer({ minimum: 0, description: 'Consecutive failures (drives the quarantine backoff).' })),
+    failures: Type.Optional(Type.Integer({ minimum: 0, description: 'Consecutive failures (drives the quarantine backoff); absent when 0.' })),
     powerCyclesToday: Type.Optional(Type.Integer({ minimum: 0, description: 'Power-ons of this machine today (UTC), a tie-breaker in scoring.' })),
-    powerCyclesDay: Type.Optional(Type.String({ maxLength: 10, description: 'The UTC day (YYYY-MM-DD) powerCyclesToday counts.' })),
+    powerCyclesDay: Type.Optional(Type.String({ maxLength: 10, description: 'The UTC day (YYYY-MM-DD) powerCyclesToday counts; both are absent once that day is over.' })),
     blockers: Type.Optional(
       Type.Array(Type.String({ maxLength: 512 }), {
         maxItems: 32,
@@ -312,6 +312,9 @@ export const MachineStatusSchema = Type.Object(
         { description: 'Progress of the drain in flight (phase Draining).' },
       ),
     ),
+    // In a fleet of more than 500 machines, power stays out of status (the metric
+    // bamel_machine_power_watts has it) and the machines at rest have boot, breakEven and
+    // powerCycles packed into status.learned (controller/reconcile/status-compact.ts).
     power: Type.Optional(MachinePowerSchema),
     boot: Type.Optional(BootStatusSchema),
     breakEven: Type.Optional(BreakEvenStatusSchema),
