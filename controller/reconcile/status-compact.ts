@@ -10,7 +10,8 @@ import { packLearned, unpackLearned } from './learned-codec.js';
  *
  * - timestamps at second precision (floored: a phase never looks older than it is);
  * - `failures` 0, and `powerCyclesToday`/`powerCyclesDay` of a day that is over;
- * - `reason`/`message` of machines at rest (Off, Ready): the events said them;
+ * - `reason`/`message` of machines at rest for the routine reason (Off: PoweredOff; Ready:
+ *   Joined, NodeReady): the events said them;
  * - `breakEven` without a hold (its `seconds` is derived from boot time and draw every reconcile);
  * - in a fleet larger than LARGE_FLEET_MACHINES: `power` (the readings are in the metric
  *   bamel_machine_power_watts, the totals in status.energy), and the `boot`, `breakEven` and
@@ -26,7 +27,8 @@ export const BLOCKERS_SHOWN = 20;
 /** The one line of blockers a machine keeps. */
 export const BLOCKER_LINE_MAX = 200;
 
-const AT_REST = new Set<MachineStatus['phase']>(['Off', 'Ready']);
+/** The reasons machines at rest usually have: nothing to tell (an aborted drain or power-off, a machine powered by hand is). */
+const ROUTINE: Partial<Record<MachineStatus['phase'], readonly string[]>> = { Off: ['PoweredOff'], Ready: ['Joined', 'NodeReady'] };
 
 /** An RFC 3339 time at second precision (`2026-12-07T12:00:00Z`); anything unparsable as it was. */
 export function toSeconds(time: string): string {
@@ -64,7 +66,7 @@ function compactMachine(s: MachineStatus, c: MachineContext): MachineStatus {
   const { reason, message, failures, powerCyclesToday, powerCyclesDay, blockers, breakEven, power, ...rest } = s;
   const m: MachineStatus = { ...rest, since: toSeconds(s.since) };
   if (s.operation) m.operation = { ...s.operation, startedAt: toSeconds(s.operation.startedAt) };
-  if (!AT_REST.has(s.phase)) {
+  if (reason === undefined || !ROUTINE[s.phase]?.includes(reason)) {
     if (reason !== undefined) m.reason = reason;
     if (message !== undefined) m.message = message;
   }

@@ -12,10 +12,11 @@ t.test('timestamps at second precision, floored', async (t) => {
   t.equal(toSeconds('not a time'), 'not a time');
 });
 
-t.test('defaults, words of machines at rest and holds of nothing are left out; the rest stays', async (t) => {
+t.test('defaults, routine words of machines at rest and holds of nothing are left out; the rest stays', async (t) => {
   const machines: MachineStatus[] = [
     m('off', 'Off', { reason: 'PoweredOff', message: 'powered off', failures: 0, powerCyclesToday: 3, powerCyclesDay: '2026-12-06', breakEven: { seconds: 900, holdSeconds: 0, lastOffSeconds: 30 } }),
     m('ready', 'Ready', { reason: 'Joined', message: 'its Node joined', powerCyclesToday: 1, powerCyclesDay: '2026-12-07', breakEven: { seconds: 900, holdSeconds: 1800 }, unneededSince: '2026-12-07T11:30:00.5Z' }),
+    m('aborted', 'Ready', { reason: 'DrainAborted', message: 'drain aborted, the machine stays on' }),
     m('failed', 'Failed', { reason: 'JoinTimeout', message: 'did not join', failures: 2, retryAfter: '2026-12-07T12:30:00.123Z' }),
     m('off-op', 'PoweringOff', { reason: 'JoinTimeout', message: 'powering off', operation: { id: 'off-1', action: 'PowerOff', startedAt: '2026-12-07T11:59:59.999Z', attempt: 1, holder: 'me' } }),
     m('draining', 'Draining', { drain: { startedAt: '2026-12-07T11:58:00.1Z', deadline: '2026-12-07T12:08:00.1Z', podsToEvict: 3, evicted: 1 }, power: { watts: 212.5, observedAt: '2026-12-07T11:59:58.4Z', source: 'ipmi-dcmi' } }),
@@ -24,6 +25,7 @@ t.test('defaults, words of machines at rest and holds of nothing are left out; t
   t.same(s.machines, [
     { name: 'off', phase: 'Off', since: '2026-12-07T11:00:00Z' },
     { name: 'ready', phase: 'Ready', since: '2026-12-07T11:00:00Z', powerCyclesToday: 1, powerCyclesDay: '2026-12-07', unneededSince: '2026-12-07T11:30:00Z', breakEven: { seconds: 900, holdSeconds: 1800 } },
+    { name: 'aborted', phase: 'Ready', since: '2026-12-07T11:00:00Z', reason: 'DrainAborted', message: 'drain aborted, the machine stays on' },
     { name: 'failed', phase: 'Failed', since: '2026-12-07T11:00:00Z', reason: 'JoinTimeout', message: 'did not join', retryAfter: '2026-12-07T12:30:00Z', failures: 2 },
     { name: 'off-op', phase: 'PoweringOff', since: '2026-12-07T11:00:00Z', operation: { id: 'off-1', action: 'PowerOff', startedAt: '2026-12-07T11:59:59Z', attempt: 1, holder: 'me' }, reason: 'JoinTimeout', message: 'powering off' },
     {
