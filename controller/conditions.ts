@@ -1,6 +1,6 @@
 import type { Condition } from '../api/v1alpha1/baremetalautoscaler.js';
 
-export type ConditionType = 'Ready' | 'InventoryValid' | 'ScalingLimited' | 'BMCDegraded';
+export type ConditionType = 'Ready' | 'InventoryValid' | 'ScalingLimited' | 'BMCDegraded' | 'StatusTrimmed';
 
 export interface ConditionInput {
   type: ConditionType;

@@ -148,8 +148,10 @@ printf '\nstatus.machines[].power (a BMC reading, else the inventory figure for 
 k get bma rack-a rack-b-gpu -o jsonpath='{range .items[*].status.machines[*]}{.name}{"\t"}{.phase}{"\t"}{.power.watts} W{"\t"}{.power.source}{"\n"}{end}'
 printf '\nstatus.energy of rack-b-gpu: '
 k get bma rack-b-gpu -o jsonpath='{.status.energy}'; echo
-printf '\nlearned boot times, break-even and power cycles of the machines that booted (status.machines[].boot, .breakEven, .powerCycles):\n'
-k get bma rack-a rack-b-gpu -o jsonpath='{range .items[*].status.machines[?(@.boot)]}{.name}{"\tboot last "}{.boot.lastSeconds}{"s p90 "}{.boot.p90Seconds}{"s ("}{.boot.samples}{" samples)\tbreak-even "}{.breakEven.seconds}{"s\tpower-offs in 24h: "}{.powerCycles.last24h}{"\n"}{end}'
+printf '\nlearned boot times and power cycles of the machines that booted (status.machines[].boot, .powerCycles):\n'
+k get bma rack-a rack-b-gpu -o jsonpath='{range .items[*].status.machines[?(@.boot)]}{.name}{"\tboot last "}{.boot.lastSeconds}{"s p90 "}{.boot.p90Seconds}{"s ("}{.boot.samples}{" samples)\tpower-offs in 24h: "}{.powerCycles.last24h}{"\n"}{end}'
+printf 'break-even holds (status.machines[].breakEven, kept while a hold lasts; none is usual here):\n'
+k get bma rack-a rack-b-gpu -o jsonpath='{range .items[*].status.machines[?(@.breakEven)]}{.name}{"\tbreak-even "}{.breakEven.seconds}{"s, held "}{.breakEven.holdSeconds}{"s longer\n"}{end}'
 
 hack/demo-extender.sh
 hack/demo-webhook.sh

@@ -280,14 +280,17 @@ export const MachineStatusSchema = Type.Object(
     phase: StringEnum(MachinePhaseValues, { description: 'Lifecycle phase: Off, PoweringOn, Joining, Ready, Draining, PoweringOff, Failed (quarantined) or Unknown.' }),
     since: Type.String({ format: 'date-time', description: 'When the machine entered this phase.' }),
     operation: Type.Optional(OperationSchema),
-    reason: Type.Optional(Type.String({ maxLength: 256, description: 'Why the machine is in this phase (CamelCase).' })),
-    message: Type.Optional(Type.String({ maxLength: 2048, description: 'Why, in words.' })),
+    reason: Type.Optional(Type.String({ maxLength: 256, description: 'Why the machine is in this phase (CamelCase); not kept for the routine ones (Off: PoweredOff; Ready: Joined, NodeReady): the events say them.' })),
+    message: Type.Optional(Type.String({ maxLength: 2048, description: 'Why, in words; not kept with a routine reason.' })),
     retryAfter: Type.Optional(Type.String({ format: 'date-time', description: 'For Failed machines: when the quarantine ends.' })),
-    failures: Type.Optional(Type.Integer({ minimum: 0, description: 'Consecutive failures (drives the quarantine backoff).' })),
+    failures: Type.Optional(Type.Integer({ minimum: 0, description: 'Consecutive failures (drives the quarantine backoff); absent when 0.' })),
     powerCyclesToday: Type.Optional(Type.Integer({ minimum: 0, description: 'Power-ons of this machine today (UTC), a tie-breaker in scoring.' })),
-    powerCyclesDay: Type.Optional(Type.String({ maxLength: 10, description: 'The UTC day (YYYY-MM-DD) powerCyclesToday counts.' })),
+    powerCyclesDay: Type.Optional(Type.String({ maxLength: 10, description: 'The UTC day (YYYY-MM-DD) powerCyclesToday counts; both are absent once that day is over.' })),
     blockers: Type.Optional(
-      Type.Array(Type.String({ maxLength: 512 }), { maxItems: 32, description: 'Why this machine is not scaled down now, in words.' }),
+      Type.Array(Type.String({ maxLength: 512 }), {
+        maxItems: 32,
+        description: 'Why this machine is not scaled down now, in one line: the first reason and how many more (set for the 20 machines closest to a scale-down; status.blockedMachines counts them all, the ScaleDownBlocked events give every reason).',
+      }),
     ),
     unneededSince: Type.Optional(
       Type.String({ format: 'date-time', description: 'Since when this Ready machine has been under scaleDown.utilizationThreshold (kept across leader changes).' }),
@@ -309,6 +312,9 @@ export const MachineStatusSchema = Type.Object(
         { description: 'Progress of the drain in flight (phase Draining).' },
       ),
     ),
+    // In a fleet of more than 500 machines, power stays out of status (the metric
+    // bamel_machine_power_watts has it) and the machines at rest have boot, breakEven and
+    // powerCycles packed into status.learned (controller/reconcile/status-compact.ts).
     power: Type.Optional(MachinePowerSchema),
     boot: Type.Optional(BootStatusSchema),
     breakEven: Type.Optional(BreakEvenStatusSchema),
@@ -360,6 +366,9 @@ export const BareMetalAutoscalerStatusSchema = Type.Object(
     onlineCapacity: Type.Optional(QuantityMap({ description: 'Capacity of the Ready machines.' })),
     pendingCapacity: Type.Optional(QuantityMap({ description: 'Capacity of the machines powering on or joining.' })),
     unschedulablePods: Type.Optional(Type.Integer({ minimum: 0, description: 'Unschedulable pods this autoscaler considered at the last reconcile.' })),
+    blockedMachines: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Ready machines that scale-down blockers keep on; status.machines[].blockers names the reason for the 20 closest to a scale-down, the ScaleDownBlocked events for each.' }),
+    ),
     lastScaleEvent: Type.Optional(ScaleEventSchema),
     lastScaleTime: Type.Optional(Type.String({ format: 'date-time', description: 'The time of the last scale event (for the printer column).' })),
     lastScaleDownFailure: Type.Optional(
@@ -379,6 +388,13 @@ export const BareMetalAutoscalerStatusSchema = Type.Object(
         description: 'Per machine: phase, since when, the operation in flight.',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['name'],
+      }),
+    ),
+    learned: Type.Optional(
+      Type.String({
+        maxLength: 1048576,
+        description:
+          'In a fleet of more than 500 machines: the boot times, break-even holds and power-offs of the machines at rest (Off or Ready, nothing in flight), packed, one space-separated entry per status.machines[] element (see the README, "Status of a large fleet"); the other machines keep boot, breakEven and powerCycles.',
       }),
     ),
     demandProfile: Type.Optional(DemandProfileSchema),

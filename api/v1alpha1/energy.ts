@@ -21,7 +21,7 @@ export const MachinePowerSchema = Type.Object(
         'redfish-powersubsystem, redfish-environmentmetrics, redfish-power (the deprecated Power resource) or ipmi-dcmi: read from the BMC; inventory: the BMC offers no reading, so the inventory figures stand in (0 when off, maxWatts while booting, idleWatts when on).',
     }),
   },
-  { description: "The machine's power draw at the last reading." },
+  { description: "The machine's power draw at the last reading (in a fleet of more than 500 machines, only in the metric bamel_machine_power_watts)." },
 );
 
 export const EnergyMethodValues = ['measured', 'inventory', 'mixed'] as const;

@@ -146,7 +146,7 @@ export const BreakEvenStatusSchema = Type.Object(
     holdSeconds: Type.Integer({ minimum: 0, description: 'Extra seconds this machine must stay unneeded before its power-off (grows on off periods shorter than break-even, decays on long ones).' }),
     lastOffSeconds: Type.Optional(Type.Integer({ minimum: 0, description: 'How long its last off period lasted.' })),
   },
-  { description: 'Break-even bookkeeping of this machine.' },
+  { description: 'Break-even bookkeeping of this machine, kept while it holds a machine on longer (holdSeconds above 0).' },
 );
 
 export const PowerCyclesStatusSchema = Type.Object(

@@ -1,6 +1,6 @@
 import type { ParsedMachine } from '../../api/inventory.js';
 import type { BareMetalAutoscalerStatus, MachineStatus } from '../../api/v1alpha1/baremetalautoscaler.js';
-import type { EnergyStatus } from '../../api/v1alpha1/energy.js';
+import type { EnergyStatus, MachinePower } from '../../api/v1alpha1/energy.js';
 import { account, powerEntry, SavingsLedger } from '../energy.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { PowerReader } from '../power-readings.js';
@@ -37,6 +37,8 @@ export interface EnergyStepResult {
 export class EnergyStep {
   private readonly ledger = new SavingsLedger();
   private readonly series = new Map<string, Set<string>>();
+  /** Autoscaler → machine → the power entry of the last reconcile (the account's previous interval). */
+  private readonly entries = new Map<string, Map<string, MachinePower>>();
 
   constructor(
     private readonly metrics: ControllerMetrics,
@@ -47,25 +49,33 @@ export class EnergyStep {
     const { autoscaler, now } = input;
     this.reader?.poll(autoscaler, input.selected);
     const inventory = new Map(input.selected.map((m) => [m.name, m.power]));
-    const before = new Map((input.previous.machines ?? []).map((m) => [m.name, m]));
+    // A large fleet's status carries no power entries (status-compact.ts): the previous
+    // interval's draw is what this process last computed, else (a new leader) the inventory's
+    // figure for the phase the machine was in.
+    const remembered = this.entries.get(autoscaler);
+    const previous = (input.previous.machines ?? []).map((m) => (m.power !== undefined ? m : withPower(m, remembered?.get(m.name) ?? powerEntry({ phase: m.phase, since: m.since, reading: undefined, inventory: inventory.get(m.name), maxAgeMs: 0, now }))));
+    const before = new Map(previous.map((m) => [m.name, m]));
     const machines = new Map<string, MachineStatus>();
+    const entries = new Map<string, MachinePower>();
     let changed = false;
     for (const [name, status] of input.machines) {
       const { power: _old, ...rest } = status;
       const entry = powerEntry({ phase: status.phase, since: status.since, reading: this.reader?.latest(name), inventory: inventory.get(name), maxAgeMs: this.reader?.maxAgeMs ?? 0, now });
       machines.set(name, entry ? { ...rest, power: entry } : rest);
+      if (entry) entries.set(name, entry);
       const was = before.get(name);
       if (was?.phase !== status.phase || was.power?.watts !== entry?.watts) changed = true;
     }
     const result = account({
       previous: input.previous.energy,
-      machines: input.previous.machines ?? [],
+      machines: previous,
       inventory: (m) => inventory.get(m),
       changed,
       now,
       minIntervalMs: MIN_INTERVAL_MS,
       maxGapMs: MAX_GAP_MS,
     });
+    this.entries.set(autoscaler, entries);
     const record = (started: readonly Started[]): void => {
       this.metrics.energyConsumed.inc({ autoscaler }, result.consumedJoules);
       this.metrics.energySaved.inc({ autoscaler }, this.ledger.add(autoscaler, result.savedJoules));
@@ -87,5 +97,10 @@ export class EnergyStep {
     this.ledger.forget(autoscaler);
     for (const name of this.series.get(autoscaler) ?? []) this.metrics.machinePowerWatts.remove({ autoscaler, machine: name });
     this.series.delete(autoscaler);
+    this.entries.delete(autoscaler);
   }
+}
+
+function withPower(m: MachineStatus, power: MachinePower | undefined): MachineStatus {
+  return power ? { ...m, power } : m;
 }

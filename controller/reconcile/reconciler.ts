@@ -20,6 +20,7 @@ import { scaleDownStep } from './scale-down-step.js';
 import { scaleUpStep } from './scale-up.js';
 import { ForeignIntents } from './settle.js';
 import { checkPowerOffs, livePodsFrom, type LivePods } from './power-off-check.js';
+import { unpackLearned } from './learned-codec.js';
 import { buildStatus } from './status.js';
 import { kubeAutoscalerApi, StatusWriter } from './status-writer.js';
 import { ConflictError, type ReconcileResult, type ReconcilerDeps } from './types.js';
@@ -120,7 +121,7 @@ export class Reconciler {
     }
     const spec = bma.spec;
     const generation = bma.metadata.generation ?? 0;
-    const prev = bma.status ?? {};
+    const prev = unpackLearned(bma.status ?? {});
     const nowDate = new Date(now);
     const involved = involvedObject(bma);
     let conditions: Condition[] = prev.conditions ?? [];
@@ -129,7 +130,7 @@ export class Reconciler {
       const { reason, message } = inventoryProblem(spec, inv);
       conditions = setCondition(conditions, { type: 'InventoryValid', status: 'False', reason, message }, generation, nowDate);
       conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InventoryUnusable', message }, generation, nowDate);
-      await this.writer.write(bma, { ...prev, conditions, observedGeneration: generation });
+      await this.writer.write(bma, { ...prev, conditions, observedGeneration: generation }, now);
       this.announcer.announce(name, involved, 'inventory', 'Warning', reason, message);
       // Machines with an operation in flight keep being tracked from status; nothing new starts.
       return { requeueAfterMs: options.resyncMs };
@@ -251,7 +252,9 @@ export class Reconciler {
       energy: powered.energy,
     });
     if (warm.profile) status.demandProfile = warm.profile;
-    await this.writer.write(bma, status);
+    const trimmed = await this.writer.write(bma, status, now);
+    if (trimmed.length > 0) this.announcer.announce(name, involved, 'status-trimmed', 'Warning', 'StatusTrimmed', `the status was over its safe size: left out ${trimmed.join('; ')}`);
+    else this.announcer.clear(name, 'status-trimmed');
     powered.record(applied.started);
     await actuate(
       { actuator, drainer: this.drainer, metrics: this.deps.metrics, nodes: stores.nodes },

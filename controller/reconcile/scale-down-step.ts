@@ -98,8 +98,9 @@ export function scaleDownStep(input: ScaleDownStepInput): ScaleDownStep {
     if (!p) continue;
     const s = machines.get(r.machine.name) as MachineStatus;
     const { unneededSince: _u, disruption: _d, blockers: _b, ...rest } = s;
-    const blockers = capBlockers(p.blockers.map((b) => b.message));
     const hard = p.blockers.filter((b) => b.kind !== 'Busy' && b.kind !== 'Paused');
+    // What the operator can act on first: status keeps one line of them (status-compact.ts).
+    const blockers = capBlockers([...hard, ...p.blockers.filter((b) => !hard.includes(b))].map((b) => b.message));
     if (hard.length > 0) out.blocked.push({ machine: r.machine.name, messages: hard.map((b) => b.message) });
     if (forcing && p.blockers.length > 0) out.deletionBlocked.push(`${r.machine.name}: ${p.blockers.map((b) => b.message).join('; ')}`);
     // Next is chosen again a round later and then drained; a dry run never drains, so waits for nothing.

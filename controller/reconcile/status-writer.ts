@@ -3,6 +3,8 @@ import { API_VERSION, FINALIZER, GROUP, KIND, PLURAL, VERSION, type BareMetalAut
 import { describeError, isApiStatus } from '../../kube/errors.js';
 import { hasDrainingTaint } from '../scale-down.js';
 import type { AutoscalerView } from './fetch.js';
+import { compactStatus } from './status-compact.js';
+import { fitStatus, SAFE_STATUS_BYTES } from './status-guard.js';
 import { ConflictError, type AutoscalerApi, type Store } from './types.js';
 
 /**
@@ -14,16 +16,25 @@ export class StatusWriter {
     private readonly api: AutoscalerApi,
     private readonly view: AutoscalerView,
     private readonly nodes: Store<k8s.V1Node>,
+    /** The largest status sent (status-guard.ts); what is over it is trimmed, never refused. */
+    private readonly safeBytes = SAFE_STATUS_BYTES,
   ) {}
 
-  /** Replaces the status, unless it is unchanged; removes the finalizer once a deletion is done. */
-  async write(bma: BareMetalAutoscaler, status: BareMetalAutoscalerStatus): Promise<void> {
-    if (bma.metadata.deletionTimestamp && (await this.maybeRemoveFinalizer(bma, status.machines ?? []))) return;
-    const text = JSON.stringify(status);
-    if (this.serialized(bma) === text) return;
-    const updated = await this.api.replaceStatus({ apiVersion: API_VERSION, kind: KIND, metadata: bma.metadata, spec: bma.spec, status });
+  /**
+   * Replaces the status, compacted (status-compact.ts) and within the safe size, unless it is
+   * unchanged; removes the finalizer once a deletion is done. Returns what had to be trimmed.
+   */
+  async write(bma: BareMetalAutoscaler, status: BareMetalAutoscalerStatus, now = Date.now()): Promise<string[]> {
+    if (bma.metadata.deletionTimestamp && (await this.maybeRemoveFinalizer(bma, status.machines ?? []))) return [];
+    // The object's metadata and spec travel with the status.
+    const around = Buffer.byteLength(JSON.stringify({ metadata: bma.metadata, spec: bma.spec }));
+    const fitted = fitStatus(compactStatus(status, now), { limitBytes: this.safeBytes - around, generation: bma.metadata.generation ?? 0, now });
+    const text = fitted.text;
+    if (this.serialized(bma) === text) return fitted.trimmed;
+    const updated = await this.api.replaceStatus({ apiVersion: API_VERSION, kind: KIND, metadata: bma.metadata, spec: bma.spec, status: fitted.status });
     if (updated.status !== undefined) this.written.set(updated.status, text);
     this.view.wrote(updated);
+    return fitted.trimmed;
   }
 
   /** The JSON of statuses this writer wrote (the object it got back), so that it is not serialized again to compare. */

@@ -111,3 +111,26 @@ t.test('the energy step sets the metrics once the status is written', async (t) 
   again.record([]);
   t.notMatch(await metrics.registry.metrics(), /machine="b"\} 300/);
 });
+
+t.test('a status without power entries (a large fleet): the account goes on from what this process computed, else the inventory', async (t) => {
+  const selected = [{ name: 'a', power: INV }] as unknown as ParsedMachine[];
+  const reader = {
+    maxAgeMs: 60_000,
+    poll: () => undefined,
+    latest: () => ({ kind: 'reading' as const, watts: 250, source: 'ipmi-dcmi' as const, observedAt: new Date(T0) }),
+    forget: () => undefined,
+    forgetAutoscaler: () => undefined,
+  } as unknown as ConstructorParameters<typeof EnergyStep>[1];
+  const energy = { since: iso(T0), consumedKWh: 0, savedKWh: 0, method: 'measured' as const, updatedAt: iso(T0) };
+  const bare = (m: MachineStatus): MachineStatus => ({ name: m.name, phase: m.phase, since: m.since });
+  const step = new EnergyStep(new ControllerMetrics(new Registry(), { defaultMetrics: false }), reader);
+  const first = step.run({ autoscaler: 'rack', selected, previous: { machines: [bare(machine('a', 'Ready'))], energy }, machines: new Map([['a', machine('a', 'Ready')]]), now: T0 + 60_000 });
+  t.same(first.machines.get('a')?.power?.watts, 250);
+  // The status as written: no power entry. This process remembers the 250 W.
+  const second = step.run({ autoscaler: 'rack', selected, previous: { machines: [bare(machine('a', 'Ready'))], energy: first.energy }, machines: new Map([['a', machine('a', 'Ready')]]), now: T0 + 120_000 });
+  t.equal(second.energy.consumedKWh, Number((first.energy.consumedKWh + (250 * 60) / 3_600_000).toFixed(6)), '250 W over the minute');
+  // A new leader knows no reading yet: the inventory's idle figure for a Ready machine.
+  const fresh = new EnergyStep(new ControllerMetrics(new Registry(), { defaultMetrics: false }), reader);
+  const third = fresh.run({ autoscaler: 'rack', selected, previous: { machines: [bare(machine('a', 'Ready'))], energy: second.energy }, machines: new Map([['a', machine('a', 'Ready')]]), now: T0 + 180_000 });
+  t.equal(third.energy.consumedKWh, Number((second.energy.consumedKWh + (100 * 60) / 3_600_000).toFixed(6)), 'idleWatts over the minute');
+});

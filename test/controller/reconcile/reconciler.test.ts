@@ -9,6 +9,7 @@ import { podName } from '../../../controller/blockers.js';
 import { Drainer } from '../../../controller/drain.js';
 import { ControllerMetrics } from '../../../controller/metrics.js';
 import { ConflictError, Reconciler, type AutoscalerApi, type ReconcileResult } from '../../../controller/reconcile/reconciler.js';
+import { toSeconds } from '../../../controller/reconcile/status-compact.js';
 import { EventRecorder, type EventType, type InvolvedObject } from '../../../kube/events.js';
 import { BmcCredentials } from '../../../power/credentials.js';
 import type { PowerDriver, PowerResult } from '../../../power/driver.js';
@@ -200,7 +201,7 @@ t.test('the status with the intent is written before any BMC operation starts; t
   const m1 = machineOf(h.written[0], 'm1');
   const op = m1?.operation;
   t.equal(m1?.phase, 'PoweringOn');
-  t.same([op?.action, op?.holder, op?.startedAt, m1?.reason], ['PowerOn', 'leader-1', iso(T0), 'PendingPods']);
+  t.same([op?.action, op?.holder, op?.startedAt, m1?.reason], ['PowerOn', 'leader-1', toSeconds(iso(T0)), 'PendingPods'], 'written at second precision');
   t.same(h.timeline, ['status', `start m1 PowerOn ${op?.id}`, 'bmc m1 powerOn'], 'first the intent, then the BMC');
   t.same(h.written[0]?.status?.lastScaleEvent, { time: iso(T0), direction: 'Up', machine: 'm1', reason: m1?.message });
   t.match(h.events, [/^BareMetalAutoscaler\/a Normal PowerOn: powering on m1 \(PendingPods\): /, 'Pod/web-1 Normal TriggeredPowerOn: m1 (autoscaler a)']);

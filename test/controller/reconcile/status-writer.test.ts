@@ -2,6 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import t from 'tap';
 import { FINALIZER, type BareMetalAutoscaler, type BareMetalAutoscalerStatus, type MachineStatus } from '../../../api/v1alpha1/baremetalautoscaler.js';
 import { AutoscalerView } from '../../../controller/reconcile/fetch.js';
+import { compactStatus } from '../../../controller/reconcile/status-compact.js';
 import { kubeAutoscalerApi, StatusWriter } from '../../../controller/reconcile/status-writer.js';
 import { ConflictError, type AutoscalerApi } from '../../../controller/reconcile/types.js';
 import { autoscaler } from '../../webhook/fixtures.js';
@@ -48,23 +49,46 @@ function recordingApi(): Recorded {
 }
 
 const written = (machines: MachineStatus[]): BareMetalAutoscalerStatus => deepFreeze({ observedGeneration: 1, machines });
+/** What the writer sends for a status (status-compact.ts). */
+const sent = (s: BareMetalAutoscalerStatus): string => JSON.stringify(compactStatus(s, T0));
 
 t.test('the status is replaced unless unchanged, and our own write is what we read next', async (t) => {
-  const current = bma({ status: written([status('m1', 'Off')]) });
+  const current = bma({ status: compactStatus(written([status('m1', 'Off')]), T0) });
   const autoscalers = store([current]);
   const view = new AutoscalerView(autoscalers);
   const rec = recordingApi();
   const writer = new StatusWriter(rec.api, view, store());
-  await writer.write(current, written([status('m1', 'Off')]));
-  t.same(rec.calls, [], 'nothing changed: nothing written');
+  await writer.write(current, written([status('m1', 'Off')]), T0);
+  t.same(rec.calls, [], 'nothing changed (once compacted as it was written): nothing written');
 
   const next = written([status('m1', 'PoweringOn', { operation: { id: 'on-1', action: 'PowerOn', startedAt: iso(T0) } })]);
-  await writer.write(current, next);
-  t.same(rec.calls, [`status rv=7 ${JSON.stringify(next)}`]);
+  await writer.write(current, next, T0);
+  t.same(rec.calls, [`status rv=7 ${sent(next)}`]);
+  t.match(rec.calls[0], /"startedAt":"2026-11-28T10:00:00Z"/, 'timestamps at second precision');
   const latest = view.latest('a');
   t.equal(latest?.metadata.resourceVersion, '8', 'the informer has not caught up: our write is newer');
-  t.same(latest?.status, next);
+  t.same(latest?.status, compactStatus(next, T0));
   t.same([latest?.apiVersion, latest?.kind], ['autoscaling.bamel.io/v1alpha1', 'BareMetalAutoscaler']);
+});
+
+t.test('a status over the safe size is sent trimmed (intents kept), not refused', async (t) => {
+  const current = bma();
+  const rec = recordingApi();
+  const machines = Array.from({ length: 40 }, (_, i) =>
+    status(`m${i}`, i === 7 ? 'PoweringOn' : 'Ready', {
+      power: { watts: 200, observedAt: iso(T0), source: 'redfish-power' },
+      ...(i === 7 ? { operation: { id: 'on-7', action: 'PowerOn' as const, startedAt: iso(T0) } } : {}),
+    }),
+  );
+  const writer = new StatusWriter(rec.api, new AutoscalerView(store([current])), store(), 6_000);
+  const trimmed = await writer.write(current, written(machines), T0);
+  t.same(trimmed, ['machines[].power (see the metric bamel_machine_power_watts)']);
+  t.equal(rec.calls.length, 1, 'written');
+  const body = JSON.parse((rec.calls[0] ?? '').replace(/^status rv=7 /, '')) as BareMetalAutoscalerStatus;
+  t.equal(body.machines?.length, 40);
+  t.same(body.machines?.find((m) => m.operation)?.operation?.id, 'on-7');
+  t.equal(body.conditions?.find((c) => c.type === 'StatusTrimmed')?.status, 'True');
+  t.ok(Buffer.byteLength(JSON.stringify({ metadata: current.metadata, spec: current.spec, status: body })) <= 6_100, 'the object as a whole within the safe size');
 });
 
 t.test('a conflict is thrown as it is, and the view keeps what the informer has', async (t) => {
@@ -99,8 +123,8 @@ t.test('a deletion removes the finalizer once nothing is in flight, no taint is 
     const rec = recordingApi();
     const current = bma({ deleting: true, policy });
     const s = written(machines);
-    await new StatusWriter(rec.api, new AutoscalerView(store([current])), store(deepFreeze(nodes))).write(current, s);
-    t.same(rec.calls, removed ? ['finalizers a rv=7 ["example.com/other"]'] : [`status rv=7 ${JSON.stringify(s)}`], what);
+    await new StatusWriter(rec.api, new AutoscalerView(store([current])), store(deepFreeze(nodes))).write(current, s, T0);
+    t.same(rec.calls, removed ? ['finalizers a rv=7 ["example.com/other"]'] : [`status rv=7 ${sent(s)}`], what);
   }
 });
 
