@@ -73,7 +73,7 @@ export const InventoryListSchema = Type.Array(
   InventoryReferenceSchema,
   {
     description:
-      'More inventory ConfigMaps, for fleets larger than one ConfigMap holds (1 MiB, about 2,000 machines). The autoscaler manages the machines of spec.inventory and of every entry here; machine names must be unique across all of them. Entries are unique and must not repeat spec.inventory. While the autoscaler actuates, entries may be added but not removed.',
+      'More inventory ConfigMaps, for fleets larger than one ConfigMap holds (1 MiB, about 2,000 machines). The autoscaler manages the machines of spec.inventory and of every entry here; machine names must be unique across all of them (a machine two inventories list is left alone). While the autoscaler actuates, entries may be added but not removed (set dryRun: true first).',
     maxItems: MAX_INVENTORIES,
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['namespace', 'name'],
@@ -264,22 +264,16 @@ export const BareMetalAutoscalerSpecSchema = withRules(
       reason: 'FieldValueRequired',
     },
     {
-      rule: '!has(self.inventory) || !has(self.inventories) || !self.inventories.exists(i, i.namespace == self.inventory.namespace && i.name == self.inventory.name)',
-      message: 'spec.inventories must not repeat spec.inventory',
-      fieldPath: '.inventories',
-      reason: 'FieldValueDuplicate',
-    },
-    {
       // Removing an inventory (or changing spec.inventory to another) while actuating would
       // leave its machines, maybe powered on or mid-operation, with nobody managing them.
-      // Adding one is fine; so is moving spec.inventory into spec.inventories.
+      // Adding one is fine. (Rules comparing spec.inventory with the entries of
+      // spec.inventories one by one exceed the API server's CEL cost budget; a repeated entry
+      // is harmless: each inventory is read once.)
       rule:
         'self.dryRun || oldSelf.dryRun || (' +
-        '(!has(oldSelf.inventory) || (has(self.inventory) && self.inventory.namespace == oldSelf.inventory.namespace && self.inventory.name == oldSelf.inventory.name) || ' +
-        '(has(self.inventories) && self.inventories.exists(i, i.namespace == oldSelf.inventory.namespace && i.name == oldSelf.inventory.name))) && ' +
-        '(!has(oldSelf.inventories) || oldSelf.inventories.all(o, (has(self.inventory) && self.inventory.namespace == o.namespace && self.inventory.name == o.name) || ' +
-        '(has(self.inventories) && self.inventories.exists(i, i.namespace == o.namespace && i.name == o.name)))))',
-      message: 'inventory cannot be changed while the autoscaler actuates (an inventory may be added, not removed); set dryRun: true first, or create a new autoscaler',
+        '(!has(oldSelf.inventory) || (has(self.inventory) && self.inventory == oldSelf.inventory)) && ' +
+        '(!has(oldSelf.inventories) || (has(self.inventories) && oldSelf.inventories.all(o, o in self.inventories))))',
+      message: 'inventory cannot be changed while the autoscaler actuates (an inventory may be added to spec.inventories, none removed); set dryRun: true first, or create a new autoscaler',
       fieldPath: '.inventory',
       reason: 'FieldValueForbidden',
     },
