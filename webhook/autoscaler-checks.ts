@@ -179,6 +179,8 @@ function riskyAutoscalerSettings(a: BareMetalAutoscaler, fleet: AdmissionFleet, 
       message: `(${describeSelector(spec.machineSelector)}) selects none of the ${view.machines.length} machines of ${fleet.describe}; check the labels`,
     });
   }
+  const repeated = (spec.inventories ?? []).findIndex((r) => r.namespace === spec.inventory?.namespace && r.name === spec.inventory.name);
+  if (repeated >= 0) warnings.push({ field: `spec.inventories[${repeated}]`, message: 'repeats spec.inventory; each inventory is read once, so remove the entry' });
   if (spec.maxMachines === 0) {
     warnings.push({ field: 'spec.maxMachines', message: '0: no machine will ever be powered on' });
   }

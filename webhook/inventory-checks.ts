@@ -141,8 +141,11 @@ export function checkInventoryDeletion(review: InventoryDeletion, ctx: Admission
   const users = ctx.autoscalers().filter((a) => namesInventory(a.spec, namespace, name));
   const errors: Issue[] = [];
   const warnings: Issue[] = [];
+  // With several inventories, only the busy machines this one lists are its to lose.
+  const parsedOld = old !== undefined ? parseInventoryConfigMap(old) : undefined;
+  const listed = parsedOld?.ok === true ? new Set(parsedOld.inventory.machines.map((m) => m.name)) : undefined;
   for (const a of users) {
-    const busy = busyMachines(a);
+    const busy = busyMachines(a).filter((m) => listed === undefined || inventoriesOf(a.spec).length === 1 || listed.has(m.name));
     if (busy.length === 0) {
       warnings.push({ field: '', message: `deleting inventory ${namespace}/${name}: BareMetalAutoscaler ${a.metadata.name} will find no inventory and manage no machine` });
       continue;

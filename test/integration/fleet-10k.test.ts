@@ -59,7 +59,12 @@ t.test('an autoscaler over 10,000 machines in 5 inventories applies, reconciles 
     machines: Array.from({ length: perInventory }, (_, j) => machine(k * perInventory + j)),
   }));
 
-  // One simulator answers for every machine's BMC (all off); the Ready ones are kwok Nodes.
+  // The machines that are up: kwok Nodes. One simulator answers for every machine's BMC.
+  await createKwokNodes(
+    t,
+    Array.from({ length: READY }, (_, i) => ({ name: nameOf(i * 97), capacity: { cpu: '32', memory: '256Gi', pods: '110' }, labels })),
+  );
+
   const sim = await startSim(
     // JSON is YAML, and much faster to write for 10,000 machines.
     JSON.stringify({
@@ -73,11 +78,6 @@ t.test('an autoscaler over 10,000 machines in 5 inventories applies, reconciles 
   );
   t.teardown(() => sim.stop());
   t.comment(`simulator up for ${MACHINES} machines after ${((Date.now() - begun) / 1000).toFixed(1)} s`);
-  await createKwokNodes(
-    t,
-    Array.from({ length: READY }, (_, i) => ({ name: nameOf(i * 97), capacity: { cpu: '32', memory: '256Gi', pods: '110' }, labels })),
-  );
-
   const certs = await webhookCerts();
   const port = await freeTcpPort();
   const manager = startManager(
@@ -157,7 +157,7 @@ t.test('an autoscaler over 10,000 machines in 5 inventories applies, reconciles 
     'the Ready machines are those with a Ready kwok Node',
   );
   const valid = status.conditions?.find((c) => c.type === 'InventoryValid');
-  t.equal(valid?.status, 'True', valid?.message);
+  t.equal(valid?.status, 'True', valid?.message ?? 'InventoryValid');
   t.equal(valid?.message, `${MACHINES} machines in ${INVENTORIES} inventories`);
   t.equal(status.conditions?.find((c) => c.type === 'Ready')?.reason, 'DryRun');
   t.equal(sim.powerEvents().filter((e) => e.action === 'on' || e.action === 'off').length, 0, 'dry run: no machine powered');

@@ -83,3 +83,16 @@ t.test('an inventory of several: creating it says nothing of busy machines of th
   const deletion = checkInventoryDeletion({ namespace: 'ns-b', name: 'two', oldObject: two }, context({ ...world, autoscalers: [busyHere] }));
   t.match(deletion.errors, [{ message: /inventory ns-b\/two cannot be deleted while BareMetalAutoscaler y has a machine in flight: b-1/ }]);
 });
+
+t.test('deleting one inventory of several: only the busy machines it lists stand in the way', async (t) => {
+  const user = stored('x', both, [poweringOn('a-1')]);
+  const v = checkInventoryDeletion({ namespace: 'ns-b', name: 'two', oldObject: two }, context({ ...world, autoscalers: [user] }));
+  t.same(v.errors, [], 'a-1 is in ns-a/one');
+  t.match(v.warnings, [{ message: /deleting inventory ns-b\/two/ }]);
+});
+
+t.test('an entry of spec.inventories that repeats spec.inventory is pointed out', async (t) => {
+  const v = checkAutoscaler({ operation: 'CREATE', object: raw('x', { ...both, inventories: [...both.inventories, both.inventory] }) }, context(world));
+  t.same(v.errors, []);
+  t.match(v.warnings, [{ field: 'spec.inventories[1]', message: /repeats spec\.inventory/ }]);
+});
