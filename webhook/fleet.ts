@@ -25,7 +25,7 @@ export interface AdmissionFleet {
   /** Machine name → the inventories (namespace/name) that list it, for names listed more than once. */
   duplicates: ReadonlyMap<string, string[]>;
   /** The namespace of the inventory a merged machine came from (its credentials Secret's). */
-  namespaceOf(machine: string): string | undefined;
+  namespaceOf: (machine: string) => string | undefined;
   /** "inventory ns/name" or "inventories ns/a, ns/b". */
   describe: string;
 }
@@ -57,7 +57,7 @@ export function fleetOf(spec: Pick<BareMetalAutoscalerSpec, 'inventory' | 'inven
 }
 
 function cachedMerge(inventories: readonly FleetInventory[]): Merge {
-  let level: WeakMap<InventoryView, unknown> = merges as WeakMap<InventoryView, unknown>;
+  let level: WeakMap<InventoryView, unknown> = merges;
   let node: { next: WeakMap<InventoryView, unknown>; merge?: Merge } | undefined;
   for (const i of inventories) {
     node = level.get(i.view) as typeof node;

@@ -268,7 +268,8 @@ function inventoryRefs(object: unknown): { namespace: string; name: string; key:
   if (!isPlainObject(object) || !isPlainObject(object.spec)) return [];
   const { inventory, inventories } = object.spec;
   const out: { namespace: string; name: string; key: string }[] = [];
-  for (const ref of [inventory, ...(Array.isArray(inventories) ? inventories.slice(0, 64) : [])]) {
+  const listed: unknown[] = Array.isArray(inventories) ? (inventories as unknown[]).slice(0, 64) : [];
+  for (const ref of [inventory, ...listed]) {
     if (!isPlainObject(ref)) continue;
     const { namespace, name } = ref;
     if (typeof namespace !== 'string' || typeof name !== 'string' || namespace === '' || name === '') continue;

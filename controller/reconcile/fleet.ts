@@ -32,11 +32,11 @@ export interface Fleet {
   /** Machine names listed by more than one valid inventory. */
   duplicates: ReadonlySet<string>;
   /** The inventory a usable machine came from (its credentials Secret lives in that namespace). */
-  origin(machine: string): InventoryReference | undefined;
+  origin: (machine: string) => InventoryReference | undefined;
   /** The parse version of a machine's inventory (compiled candidates are cached by it). */
-  versionOf(machine: string): string;
+  versionOf: (machine: string) => string;
   /** True for a status entry to keep exactly as it is: ambiguous, or possibly of a broken inventory. */
-  held(machine: string): boolean;
+  held: (machine: string) => boolean;
 }
 
 interface Source {

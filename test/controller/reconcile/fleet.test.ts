@@ -10,7 +10,7 @@ import { deepFreeze, iso, status, store, spec as specWith, T0 } from './fixtures
 
 function cm(namespace: string, name: string, machines: string[], rv = '1'): k8s.V1ConfigMap {
   const c = inventoryConfigMap(namespace, name, machines.map((m) => ({ name: m })));
-  return { ...c, metadata: { ...c.metadata, resourceVersion: rv } } as k8s.V1ConfigMap;
+  return { ...c, metadata: { ...c.metadata, resourceVersion: rv } };
 }
 
 const refs = {
