@@ -4,7 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { GROUP, INVENTORY_LABEL, PLURAL, VERSION, inventoriesOf, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { BmcPool } from '../power/pool.js';
-import { readCredentialsSecret } from '../power/secrets.js';
+import { CredentialsCache, readCredentialsSecret } from '../power/secrets.js';
 import { Extender } from '../extender/extender.js';
 import { ExtenderMetrics } from '../extender/metrics.js';
 import { buildExtenderServer } from '../extender/server.js';
@@ -153,10 +153,14 @@ export class Manager {
       ...(opts.gracefulTimeoutMs !== undefined ? { gracefulTimeoutMs: opts.gracefulTimeoutMs } : {}),
     });
     const core = makeApiClient(opts.kc, k8s.CoreV1Api);
+    const secrets = new CredentialsCache(
+      (namespace, name, where) => readCredentialsSecret(core, namespace, name, where),
+      (namespace, name) => this.informers.secrets.get(`${namespace}/${name}`)?.metadata?.resourceVersion,
+    );
     const credentials = async (m: ParsedMachine, autoscaler: string): Promise<BmcCredentials> => {
       // The Secret lives in the namespace of the inventory the machine came from.
       const namespace = this.reconciler.fleets.originOf(autoscaler, m.name)?.namespace ?? this.inventoryNamespaceOf(autoscaler, m.name);
-      return readCredentialsSecret(core, namespace, m.bmc.credentialsSecret, `machine ${m.name}`);
+      return secrets.get(namespace, m.bmc.credentialsSecret, `machine ${m.name}`);
     };
     this.actuator = new Actuator({
       pool: this.pool,

@@ -64,6 +64,7 @@ t.test('an autoscaler over 10,000 machines in 5 inventories applies, reconciles 
     t,
     Array.from({ length: READY }, (_, i) => ({ name: nameOf(i * 97), capacity: { cpu: '32', memory: '256Gi', pods: '110' }, labels })),
   );
+  t.comment(`kwok Nodes created after ${((Date.now() - begun) / 1000).toFixed(1)} s`);
 
   const sim = await startSim(
     // JSON is YAML, and much faster to write for 10,000 machines.
@@ -136,16 +137,24 @@ t.test('an autoscaler over 10,000 machines in 5 inventories applies, reconciles 
 
   const reconciled = Date.now();
   const get = async (): Promise<BareMetalAutoscaler> => (await custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name: autoscalerName })) as BareMetalAutoscaler;
+  let last: BareMetalAutoscaler | undefined;
+  const summary = (a: BareMetalAutoscaler | undefined): string => {
+    const phases: Record<string, number> = {};
+    for (const m of a?.status?.machines ?? []) phases[m.phase] = (phases[m.phase] ?? 0) + 1;
+    return `total ${a?.status?.totalMachines ?? '-'}, phases ${JSON.stringify(phases)}, conditions ${JSON.stringify(a?.status?.conditions?.map((c) => `${c.type}=${c.status} ${c.reason}: ${c.message.slice(0, 200)}`))}`;
+  };
   const done = await waitFor(
     'every machine reported: the Ready ones Ready, the others Off',
-    90_000,
+    120_000,
     async () => {
-      const a = await get();
+      const a = (last = await get());
       const s = a.status;
       return s?.totalMachines === MACHINES && s.readyMachines === READY && s.offMachines === MACHINES - READY ? a : undefined;
     },
-    1000,
-  );
+    2000,
+  ).catch((err: unknown) => {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; last status: ${summary(last)}`);
+  });
   t.comment(`status complete ${((Date.now() - reconciled) / 1000).toFixed(1)} s after the Nodes were Ready`);
   const status = done.status!;
   t.equal(status.totalMachines, MACHINES, 'totalMachines');
