@@ -105,7 +105,14 @@ t.test('an autoscaler over 10,000 machines in 5 inventories applies, reconciles 
     // Server-side apply: a client-side apply would copy the whole inventory into an annotation, limited to 256 KiB.
     const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: inv.name, namespace: inv.namespace, labels: { 'autoscaling.bamel.io/inventory': 'true', ...labels } }, data: { 'machines.yaml': stringify({ machines: inv.machines }) } };
     const size = Buffer.byteLength(JSON.stringify(cm));
-    const r = await kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify(cm), timeoutMs: 60_000 });
+    // The webhook parses 2,000 machines within its 5 s timeout, unless the machine is starved
+    // of CPU (the test lanes share two cores): a timed-out call is applied again, as an
+    // operator would, and counted.
+    let r = await kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify(cm), timeoutMs: 60_000 });
+    for (let retry = 1; retry <= 3 && r.code !== 0 && /failed calling webhook.*context deadline exceeded/.test(r.stderr); retry++) {
+      t.comment(`inventory ${inv.name}: the webhook timed out (retry ${retry})`);
+      r = await kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify(cm), timeoutMs: 60_000 });
+    }
     t.equal(r.code, 0, `inventory ${inv.namespace}/${inv.name} (${perInventory} machines, ${(size / 1024).toFixed(0)} KiB) accepted: ${r.stderr}`);
   }
   const applied = await waitFor('the autoscaler accepted', 30_000, async () => {
