@@ -14,15 +14,41 @@ export function registerInventoryCommand(program: Command): void {
   const inventory = program.command('inventory').description('work with machine inventories (the machines.yaml ConfigMap)');
   inventory
     .command('validate')
-    .description('check an inventory ConfigMap or machines.yaml document before applying it; exits 1 if it has errors')
-    .argument('<file>', 'the file to check, or - for standard input')
-    .action(async (file: string) => {
-      process.exitCode = await runInventoryValidate(file, { stdout: process.stdout, stderr: process.stderr });
+    .description(
+      'check inventory ConfigMaps or machines.yaml documents before applying them; several files are the inventories of one autoscaler (spec.inventories), and a machine name listed in two of them is an error; exits 1 if there are errors',
+    )
+    .argument('<file...>', 'the files to check, or - for standard input')
+    .action(async (files: string[]) => {
+      process.exitCode = await runInventoryValidateAll(files, { stdout: process.stdout, stderr: process.stderr });
     });
 }
 
-/** Validates one inventory file and prints the outcome; returns the exit code. */
-export async function runInventoryValidate(file: string, io: InventoryValidateIo): Promise<number> {
+/**
+ * Validates several inventory files, each as runInventoryValidate does, then the names across
+ * them: an autoscaler reading these inventories leaves a machine listed twice alone. Returns
+ * 1 if any file has errors or a name is listed twice.
+ */
+export async function runInventoryValidateAll(files: readonly string[], io: InventoryValidateIo): Promise<number> {
+  if (files.length === 1) return runInventoryValidate(files[0]!, io);
+  let code = 0;
+  const listedIn = new Map<string, string[]>();
+  for (const file of files) {
+    const seen: string[] = [];
+    if ((await runInventoryValidate(file, io, seen)) !== 0) code = 1;
+    const shown = file === '-' ? '<stdin>' : file;
+    for (const name of seen) listedIn.set(name, [...(listedIn.get(name) ?? []), shown]);
+  }
+  const duplicates = [...listedIn].filter(([, where]) => where.length > 1);
+  for (const [name, where] of duplicates) io.stderr.write(`machine ${name} is listed in ${where.join(' and ')}; a machine belongs in one inventory\n`);
+  if (duplicates.length > 0) {
+    io.stderr.write(`${plural(duplicates.length, 'machine name')} listed in more than one file\n`);
+    code = 1;
+  }
+  return code;
+}
+
+/** Validates one inventory file and prints the outcome; returns the exit code. `names` receives the machine names of a valid file. */
+export async function runInventoryValidate(file: string, io: InventoryValidateIo, names?: string[]): Promise<number> {
   const shown = file === '-' ? '<stdin>' : file;
   let text: string;
   try {
@@ -36,6 +62,7 @@ export async function runInventoryValidate(file: string, io: InventoryValidateIo
   const result = parseInventoryText(text, { source: shown });
   for (const warning of result.warnings) io.stdout.write(`warning: ${formatIssue(warning)}\n`);
   if (result.ok) {
+    names?.push(...result.inventory.machines.map((m) => m.name));
     io.stdout.write(`${shown}: valid inventory, ${plural(result.inventory.machines.length, 'machine')}\n`);
     return 0;
   }

@@ -5,7 +5,7 @@ import { formatIssue, parseInventoryText } from '../api/inventory.js';
 import type { BmcCredentials } from '../power/credentials.js';
 import { readCredentialsSecret } from '../power/secrets.js';
 import { controlServer, Datacenter } from '../sim/datacenter.js';
-import { kubeletRunning, startKubelet, stopKubelet } from '../sim/nodes.js';
+import { runningKubelets, startKubelet, stopKubelet } from '../sim/nodes.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
 import { parseBindAddress } from '../kube/net.js';
@@ -62,11 +62,16 @@ async function runSim(flags: SimFlags): Promise<void> {
   const kc = loadKubeConfig(flags.kubeconfig);
   const core = makeApiClient(kc, k8s.CoreV1Api);
 
+  // Each Secret read once and the Nodes listed once: an inventory may have thousands of machines.
   const credentials = new Map<string, BmcCredentials>();
+  const secrets = new Map<string, BmcCredentials>();
+  const kubelets = await runningKubelets(core);
   const running = new Set<string>();
   for (const m of inventory.machines) {
-    credentials.set(m.name, await readCredentialsSecret(core, namespace, m.bmc.credentialsSecret, `machines[${m.index}] (${m.name})`));
-    if (await kubeletRunning(core, m.name)) running.add(m.name);
+    let creds = secrets.get(m.bmc.credentialsSecret);
+    if (creds === undefined) secrets.set(m.bmc.credentialsSecret, (creds = await readCredentialsSecret(core, namespace, m.bmc.credentialsSecret, `machines[${m.index}] (${m.name})`)));
+    credentials.set(m.name, creds);
+    if (kubelets.has(m.name)) running.add(m.name);
   }
   const dc = await Datacenter.start({
     inventory,

@@ -30,6 +30,8 @@ export interface ActuatorOptions {
   fence?: () => void;
   /** At most one power-state read per machine per this interval (a dead BMC is not hammered). */
   minProbeIntervalMs?: number;
+  /** Power-state reads at once; more wait their turn (a fleet's first reconcile asks for thousands). Default 64. */
+  maxConcurrentProbes?: number;
   /** Called when an operation or a probe finishes, with the autoscaler to reconcile. */
   onDone: (autoscaler: string) => void;
   now?: () => number;
@@ -50,6 +52,7 @@ export class Actuator {
   private readonly ops = new Map<string, Running>();
   private readonly observations = new Map<string, PowerObservation>();
   private readonly probing = new Set<string>();
+  private readonly probeQueue = new Map<string, { autoscaler: string; machine: ParsedMachine }>();
   private readonly lastProbe = new Map<string, number>();
   private abort = new AbortController();
   /** Aborts the moment leadership ends, before the lease is released. */
@@ -144,9 +147,13 @@ export class Actuator {
     })();
   }
 
-  /** Reads the machine's power state in the background (one read at a time per machine). */
+  /**
+   * Reads the machine's power state in the background (one read at a time per machine, at
+   * most maxConcurrentProbes at once: the others are queued). True when a read is under way
+   * or queued; the autoscaler is reconciled when it finishes.
+   */
   probe(autoscaler: string, machine: ParsedMachine): boolean {
-    if (this.probing.has(machine.name) || this.busy(machine.name)) return false;
+    if (this.probing.has(machine.name) || this.probeQueue.has(machine.name) || this.busy(machine.name)) return false;
     // A replica that no longer holds its lease reads no BMC either.
     try {
       this.opts.fence?.();
@@ -156,6 +163,21 @@ export class Actuator {
     const last = this.lastProbe.get(machine.name) ?? 0;
     if (this.now() - last < (this.opts.minProbeIntervalMs ?? 2000)) return false;
     this.lastProbe.set(machine.name, this.now());
+    this.probeQueue.set(machine.name, { autoscaler, machine });
+    this.startProbes();
+    return true;
+  }
+
+  private startProbes(): void {
+    const max = this.opts.maxConcurrentProbes ?? 64;
+    for (const [name, queued] of this.probeQueue) {
+      if (this.probing.size >= max) return;
+      this.probeQueue.delete(name);
+      this.readPower(queued.autoscaler, queued.machine);
+    }
+  }
+
+  private readPower(autoscaler: string, machine: ParsedMachine): void {
     this.probing.add(machine.name);
     const signal = this.signal();
     void (async () => {
@@ -170,10 +192,10 @@ export class Actuator {
         this.opts.logger.warn({ autoscaler, machine: machine.name, err: message }, 'reading the power state failed');
       } finally {
         this.probing.delete(machine.name);
+        this.startProbes();
         this.opts.onDone(autoscaler);
       }
     })();
-    return true;
   }
 
   /** When the next probe of the machine may start (ms). */
@@ -186,6 +208,7 @@ export class Actuator {
     this.abort.abort();
     this.abort = new AbortController();
     this.ops.clear();
+    this.probeQueue.clear();
     this.observations.clear();
     this.lastProbe.clear();
   }

@@ -1,7 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { parseInventoryConfigMap, type InventoryResult } from '../api/inventory.js';
-import type { BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
+import { inventoriesOf, inventoryKey, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
+import type { ParsedMachine } from '../api/inventory.js';
 import {
   candidateFromMachine,
   check,
@@ -305,34 +306,27 @@ export class PodVerdicts {
   private inventoryVersions(): string {
     return this.deps.autoscalers
       .list()
-      .map((a) => this.deps.inventories.get(`${a.spec.inventory.namespace}/${a.spec.inventory.name}`)?.metadata?.resourceVersion ?? '-')
+      .map((a) => inventoriesOf(a.spec).map((r) => this.deps.inventories.get(inventoryKey(r))?.metadata?.resourceVersion ?? '-').join('+'))
       .join(',');
   }
 
   /**
    * By autoscaler (this manager's: its --autoscaler-selector), its powered-off machines: Off,
-   * or Failed (quarantined). An autoscaler whose inventory is missing or invalid is left out
-   * (its conditions say why).
+   * or Failed (quarantined), from its valid inventories. An autoscaler none of whose
+   * inventories is usable is left out (its conditions say why).
    */
   private offMachines(): Map<string, OffMachine[]> {
     const out = new Map<string, OffMachine[]>();
     for (const a of this.deps.autoscalers.list()) {
-      const { namespace, name } = a.spec.inventory;
-      const invKey = `${namespace}/${name}`;
-      const cm = this.deps.inventories.get(invKey);
-      if (cm === undefined) continue;
-      const rv = cm.metadata?.resourceVersion ?? '';
-      let hit = this.inventoryCache.get(invKey);
-      if (hit === undefined || hit.rv !== rv) this.inventoryCache.set(invKey, (hit = { rv, result: parseInventoryConfigMap(cm) }));
-      if (!hit.result.ok) continue;
+      const byName = this.machinesOf(a);
+      if (byName === undefined) continue;
       const list: OffMachine[] = [];
       out.set(a.metadata.name, list);
-      const byName = new Map(hit.result.inventory.machines.map((m) => [m.name, m]));
       for (const s of a.status?.machines ?? []) {
         if (s.phase !== 'Off' && s.phase !== 'Failed') continue;
-        const m = byName.get(s.name);
-        if (m === undefined) continue;
-        const key = `${invKey}@${rv}`;
+        const hit = byName.get(s.name);
+        if (hit === undefined) continue;
+        const { machine: m, key } = hit;
         let c = this.candidateCache.get(s.name);
         if (c === undefined || c.key !== key) this.candidateCache.set(s.name, (c = { key, compiled: compileCandidate(candidateFromMachine(m)) }));
         list.push({
@@ -345,5 +339,32 @@ export class PodVerdicts {
       list.sort((x, y) => NAME_ORDER.compare(x.name, y.name));
     }
     return out;
+  }
+
+  /**
+   * The machines of an autoscaler's valid inventories by name, each with its inventory's
+   * version; a name two inventories list is left out (the controller does not act on it).
+   * Undefined when none of its inventories is usable.
+   */
+  private machinesOf(a: BareMetalAutoscaler): Map<string, { machine: ParsedMachine; key: string }> | undefined {
+    const byName = new Map<string, { machine: ParsedMachine; key: string }>();
+    const twice = new Set<string>();
+    let usable = false;
+    for (const ref of inventoriesOf(a.spec)) {
+      const invKey = inventoryKey(ref);
+      const cm = this.deps.inventories.get(invKey);
+      if (cm === undefined) continue;
+      const rv = cm.metadata?.resourceVersion ?? '';
+      let hit = this.inventoryCache.get(invKey);
+      if (hit === undefined || hit.rv !== rv) this.inventoryCache.set(invKey, (hit = { rv, result: parseInventoryConfigMap(cm) }));
+      if (!hit.result.ok) continue;
+      usable = true;
+      for (const m of hit.result.inventory.machines) {
+        if (byName.has(m.name)) twice.add(m.name);
+        else byName.set(m.name, { machine: m, key: `${invKey}@${rv}` });
+      }
+    }
+    for (const n of twice) byName.delete(n);
+    return usable ? byName : undefined;
   }
 }

@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import { SCALE_DOWN_DISABLED_ANNOTATION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
+import { SCALE_DOWN_DISABLED_ANNOTATION, inventoriesOf, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import type { TrafficReport } from '../api/v1alpha1/trafficreport.js';
 import type { Informer } from '../kube/namespaced-informers.js';
 import { isNodeReady, unschedulableSince } from './observe.js';
@@ -83,7 +83,7 @@ export class Watches {
     for (const e of ['add', 'update', 'delete'] as const) trafficReports.on(e, byTraffic);
     const byInventory = (cm: k8s.V1ConfigMap): void => {
       for (const a of autoscalers.list()) {
-        if (a.spec.inventory.namespace === cm.metadata?.namespace && a.spec.inventory.name === cm.metadata?.name) sinks.enqueue(a.metadata.name);
+        if (inventoriesOf(a.spec).some((r) => r.namespace === cm.metadata?.namespace && r.name === cm.metadata?.name)) sinks.enqueue(a.metadata.name);
       }
     };
     for (const e of ['add', 'update', 'delete'] as const) {
@@ -126,7 +126,7 @@ export class Watches {
     // A credentials Secret in an inventory's namespace: the machines of that inventory may
     // have new BMC credentials (the driver is rebuilt on its next call).
     const bySecret = (sec: SecretMetadata): void => {
-      for (const a of autoscalers.list()) if (a.spec.inventory.namespace === sec.metadata?.namespace) sinks.enqueue(a.metadata.name);
+      for (const a of autoscalers.list()) if (inventoriesOf(a.spec).some((r) => r.namespace === sec.metadata?.namespace)) sinks.enqueue(a.metadata.name);
     };
     for (const e of ['add', 'update', 'delete'] as const) secrets.on(e, bySecret);
     pods.on('add', (p) => podChanged(p));

@@ -29,9 +29,10 @@ unit_files() { find test -name '*.test.ts' -not -path 'test/integration/*' | sor
 
 # Integration tests in two lanes. The exclusive ones change what every test shares (the
 # API server is stopped; a real node and the chart are installed cluster-wide; a webhook
-# configuration for every autoscaler; the extender's fixed port): one at a time, first.
+# configuration for every autoscaler; the extender's fixed port; fleet-10k's 10,000 machines
+# take both cores for a minute): one at a time, first.
 # The others keep to their own namespace, simulator and lease, and run two at a time.
-EXCLUSIVE='apiserver-outage|install|manifests|webhook|extender|crd|controlplane'
+EXCLUSIVE='apiserver-outage|install|manifests|webhook|extender|crd|controlplane|fleet-10k'
 exclusive_files() { find test/integration -name '*.test.ts' | sort | grep -E "/($EXCLUSIVE)\.test\.ts$"; }
 shared_files() { find test/integration -name '*.test.ts' | sort | grep -vE "/($EXCLUSIVE)\.test\.ts$"; }
 integration() {

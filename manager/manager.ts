@@ -2,9 +2,9 @@ import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { GROUP, INVENTORY_LABEL, PLURAL, VERSION, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
+import { GROUP, INVENTORY_LABEL, PLURAL, VERSION, inventoriesOf, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { BmcPool } from '../power/pool.js';
-import { readCredentialsSecret } from '../power/secrets.js';
+import { CredentialsCache, readCredentialsSecret } from '../power/secrets.js';
 import { Extender } from '../extender/extender.js';
 import { ExtenderMetrics } from '../extender/metrics.js';
 import { buildExtenderServer } from '../extender/server.js';
@@ -153,9 +153,14 @@ export class Manager {
       ...(opts.gracefulTimeoutMs !== undefined ? { gracefulTimeoutMs: opts.gracefulTimeoutMs } : {}),
     });
     const core = makeApiClient(opts.kc, k8s.CoreV1Api);
+    const secrets = new CredentialsCache(
+      (namespace, name, where) => readCredentialsSecret(core, namespace, name, where),
+      (namespace, name) => this.informers.secrets.get(`${namespace}/${name}`)?.metadata?.resourceVersion,
+    );
     const credentials = async (m: ParsedMachine, autoscaler: string): Promise<BmcCredentials> => {
-      const namespace = this.informers.autoscalers.get(autoscaler)?.spec.inventory.namespace ?? this.inventoryNamespaceOf(m.name);
-      return readCredentialsSecret(core, namespace, m.bmc.credentialsSecret, `machine ${m.name}`);
+      // The Secret lives in the namespace of the inventory the machine came from.
+      const namespace = this.reconciler.fleets.originOf(autoscaler, m.name)?.namespace ?? this.inventoryNamespaceOf(autoscaler, m.name);
+      return secrets.get(namespace, m.bmc.credentialsSecret, `machine ${m.name}`);
     };
     this.actuator = new Actuator({
       pool: this.pool,
@@ -239,12 +244,13 @@ export class Manager {
     }
   }
 
-  /** Machine name → the namespace of the inventory that lists it (for its credentials Secret). */
-  private inventoryNamespaceOf(machine: string): string {
-    for (const a of this.informers.autoscalers.list()) {
-      if (a.status?.machines?.some((m) => m.name === machine)) return a.spec.inventory.namespace;
-    }
-    return this.informers.autoscalers.list()[0]?.spec.inventory.namespace ?? 'bamel-system';
+  /**
+   * Before the autoscaler's first reconcile in this process (its fleet not built yet): the
+   * namespace of its first inventory, else of the first autoscaler that has the machine.
+   */
+  private inventoryNamespaceOf(autoscaler: string, machine: string): string {
+    const own = this.informers.autoscalers.get(autoscaler) ?? this.informers.autoscalers.list().find((a) => a.status?.machines?.some((m) => m.name === machine));
+    return (own ? inventoriesOf(own.spec)[0]?.namespace : undefined) ?? 'bamel-system';
   }
 
   private enqueueAll(): void {

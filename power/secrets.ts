@@ -28,3 +28,36 @@ export async function readCredentialsSecret(core: k8s.CoreV1Api, namespace: stri
     where,
   );
 }
+
+/**
+ * Credentials read once per version of their Secret: the first reconcile of a large fleet
+ * reads thousands of power states, and the machines share a few Secrets. `version` is the
+ * Secret's resourceVersion as a watch knows it (undefined when unknown: read every time, not
+ * kept); a changed Secret has a new version and is read again. A failed read is not kept.
+ */
+export class CredentialsCache {
+  private readonly byKey = new Map<string, { version: string; credentials: Promise<BmcCredentials> }>();
+
+  constructor(
+    private readonly read: (namespace: string, name: string, where: string) => Promise<BmcCredentials>,
+    private readonly version: (namespace: string, name: string) => string | undefined,
+  ) {}
+
+  get(namespace: string, name: string, where: string): Promise<BmcCredentials> {
+    const key = `${namespace}/${name}`;
+    const version = this.version(namespace, name);
+    const hit = this.byKey.get(key);
+    if (version !== undefined && hit?.version === version) return hit.credentials;
+    const credentials = this.read(namespace, name, where);
+    if (version === undefined) {
+      this.byKey.delete(key);
+      return credentials;
+    }
+    const entry = { version, credentials };
+    this.byKey.set(key, entry);
+    credentials.catch(() => {
+      if (this.byKey.get(key) === entry) this.byKey.delete(key);
+    });
+    return credentials;
+  }
+}

@@ -61,13 +61,9 @@ export async function stopKubelet(core: k8s.CoreV1Api, name: string): Promise<vo
   }
 }
 
-/** Whether the machine's Node is currently played by kwok (the machine was left running). */
-export async function kubeletRunning(core: k8s.CoreV1Api, name: string): Promise<boolean> {
-  try {
-    const node = await core.readNode({ name });
-    return node.metadata?.annotations?.[KWOK_ANNOTATION] === 'fake';
-  } catch (err) {
-    if (err instanceof k8s.ApiException && err.code === 404) return false;
-    throw err;
-  }
+/** The Nodes currently played by kwok (their machines were left running), read with one list for a whole inventory. */
+export async function runningKubelets(core: k8s.CoreV1Api): Promise<Set<string>> {
+  const nodes = await core.listNode();
+  return new Set(nodes.items.filter((n) => n.metadata?.annotations?.[KWOK_ANNOTATION] === 'fake').map((n) => n.metadata?.name ?? ''));
 }
+

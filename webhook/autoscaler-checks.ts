@@ -2,13 +2,14 @@ import { isDeepStrictEqual } from 'node:util';
 import { formatIssue as formatInventoryIssue, type ParsedMachine } from '../api/inventory.js';
 import { INVENTORY_LABEL, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
 import { describeSelector } from '../api/selector.js';
-import { busyMachines, selectedMachines, type AdmissionContext, type InventoryView } from './context.js';
+import { busyMachines, selectedMachines, type AdmissionContext } from './context.js';
+import { fleetOf, type AdmissionFleet, type FleetInventory } from './fleet.js';
 import { checkAutoscalerStructure } from './structure.js';
 import { listSome, type Issue, type Verdict } from './verdict.js';
 
 /**
  * The checks on a BareMetalAutoscaler that neither its schema nor its CEL rules can make,
- * because they need the rest of the cluster: the inventory it names, the other
+ * because they need the rest of the cluster: the inventories it names, the other
  * autoscalers, the Secrets, and what its machines are doing right now.
  */
 
@@ -35,27 +36,27 @@ export function checkAutoscaler(review: AutoscalerReview, ctx: AdmissionContext)
   // Metadata only (labels, annotations, the controller's finalizer): nothing to check.
   if (old !== undefined && isDeepStrictEqual(old.spec, next.spec)) return { errors: [], warnings: [] };
 
-  const view = ctx.inventory(next.spec.inventory.namespace, next.spec.inventory.name);
-  const selected = selectedMachines(next.spec, view);
-  const errors = clusterProblems(next, view, selected, ctx);
+  const fleet = fleetOf(next.spec, ctx);
+  const selected = selectedMachines(next.spec, fleet.merged);
+  const errors = clusterProblems(next, fleet, selected, ctx);
   const warnings: Issue[] = [];
 
   // Ratcheting, as the API server does for schemas: a problem the stored object already had
   // is not this update's fault, and refusing would block the very edits that fix things
   // (dryRun: true, a narrower selector elsewhere). It is reported, not refused.
   if (old !== undefined) {
-    const oldView = ctx.inventory(old.spec.inventory.namespace, old.spec.inventory.name);
-    const before = new Set(clusterProblems(old, oldView, selectedMachines(old.spec, oldView), ctx).map(key));
+    const oldFleet = fleetOf(old.spec, ctx);
+    const before = new Set(clusterProblems(old, oldFleet, selectedMachines(old.spec, oldFleet.merged), ctx).map(key));
     for (let i = errors.length - 1; i >= 0; i--) {
       const e = errors[i];
       if (e === undefined || !before.has(key(e))) continue;
       errors.splice(i, 1);
       warnings.unshift({ field: e.field, message: `${e.message} (already so before this update, so not refused)` });
     }
-    errors.push(...strandedMachines(old, next, view, selected));
+    errors.push(...strandedMachines(old, next, fleet, selected));
   }
 
-  warnings.push(...riskyAutoscalerSettings(next, view, selected, ctx));
+  warnings.push(...riskyAutoscalerSettings(next, fleet, selected, ctx));
   return { errors, warnings };
 }
 
@@ -63,46 +64,25 @@ function key(issue: Issue): string {
   return `${issue.field}\u0000${issue.message}`;
 }
 
-/** The inventory it names, minMachines against what it selects, and overlap with other autoscalers. */
-function clusterProblems(a: BareMetalAutoscaler, view: InventoryView, selected: ParsedMachine[], ctx: AdmissionContext): Issue[] {
-  const { namespace, name } = a.spec.inventory;
-  const ref = `${namespace}/${name}`;
-  switch (view.state) {
-    case 'missing':
-      return [
-        {
-          field: 'spec.inventory',
-          message: `ConfigMap ${ref} not found; apply the inventory first (a ConfigMap labelled ${INVENTORY_LABEL}: "true" with key machines.yaml), or correct spec.inventory.namespace and spec.inventory.name`,
-        },
-      ];
-    case 'unlabelled':
-      return [
-        {
-          field: 'spec.inventory',
-          message: `ConfigMap ${ref} is not labelled ${INVENTORY_LABEL}: "true", so bamel does not read it; label it (kubectl label configmap -n ${namespace} ${name} ${INVENTORY_LABEL}=true) or name the right ConfigMap`,
-        },
-      ];
-    case 'invalid': {
-      const first = view.errors[0];
-      const more = view.errors.length > 1 ? ` (and ${view.errors.length - 1} more)` : '';
-      return [
-        {
-          field: 'spec.inventory',
-          message: `inventory ${ref} is invalid: ${first === undefined ? 'unreadable' : formatInventoryIssue(first)}${more}; fix it (bamel inventory validate shows every problem) and apply it again`,
-        },
-      ];
-    }
-    case 'valid':
-      break;
-  }
+/** The inventories it names, minMachines against what it selects, and overlap with other autoscalers. */
+function clusterProblems(a: BareMetalAutoscaler, fleet: AdmissionFleet, selected: ParsedMachine[], ctx: AdmissionContext): Issue[] {
+  const unusable = fleet.inventories.flatMap(inventoryProblem);
+  if (fleet.inventories.length === 0) unusable.push({ field: 'spec.inventory', message: 'names no inventory: set spec.inventory, or list one in spec.inventories' });
+  if (unusable.length > 0) return unusable;
+  const view = fleet.merged;
+  if (view.state !== 'valid') return [];
+  const ref = fleet.describe;
 
-  const problems: Issue[] = [];
+  const problems: Issue[] = [...fleet.duplicates].map(([machine, where]) => ({
+    field: 'spec.inventories',
+    message: `machine ${machine} is listed by ${where.join(' and ')}; bamel would not know which BMC it has and leaves it alone. Keep each machine in one inventory`,
+  }));
   const total = view.machines.length;
   if (a.spec.minMachines > selected.length) {
     const which = selected.length === 0 ? 'none' : `only ${selected.length} (${listSome(selected.map((m) => m.name))})`;
     problems.push({
       field: 'spec.minMachines',
-      message: `${a.spec.minMachines} machines must stay powered on, but spec.machineSelector (${describeSelector(a.spec.machineSelector)}) selects ${which} of the ${total} machine${total === 1 ? '' : 's'} of inventory ${ref}; lower minMachines to ${selected.length} or less, or widen machineSelector`,
+      message: `${a.spec.minMachines} machines must stay powered on, but spec.machineSelector (${describeSelector(a.spec.machineSelector)}) selects ${which} of the ${total} machine${total === 1 ? '' : 's'} of ${ref}; lower minMachines to ${selected.length} or less, or widen machineSelector`,
     });
   }
 
@@ -110,8 +90,7 @@ function clusterProblems(a: BareMetalAutoscaler, view: InventoryView, selected: 
   if (mine.size > 0) {
     for (const other of ctx.autoscalers()) {
       if (other.metadata.name === a.metadata.name) continue;
-      const otherView = ctx.inventory(other.spec.inventory.namespace, other.spec.inventory.name);
-      const shared = selectedMachines(other.spec, otherView)
+      const shared = selectedMachines(other.spec, fleetOf(other.spec, ctx).merged)
         .map((m) => m.name)
         .filter((m) => mine.has(m));
       if (shared.length === 0) continue;
@@ -125,12 +104,45 @@ function clusterProblems(a: BareMetalAutoscaler, view: InventoryView, selected: 
   return problems;
 }
 
+/** Why one inventory of the autoscaler cannot be used, at the field that names it. */
+function inventoryProblem({ ref: { namespace, name }, field, view }: FleetInventory): Issue[] {
+  const ref = `${namespace}/${name}`;
+  switch (view.state) {
+    case 'missing':
+      return [
+        {
+          field,
+          message: `ConfigMap ${ref} not found; apply the inventory first (a ConfigMap labelled ${INVENTORY_LABEL}: "true" with key machines.yaml), or correct ${field}.namespace and ${field}.name`,
+        },
+      ];
+    case 'unlabelled':
+      return [
+        {
+          field,
+          message: `ConfigMap ${ref} is not labelled ${INVENTORY_LABEL}: "true", so bamel does not read it; label it (kubectl label configmap -n ${namespace} ${name} ${INVENTORY_LABEL}=true) or name the right ConfigMap`,
+        },
+      ];
+    case 'invalid': {
+      const first = view.errors[0];
+      const more = view.errors.length > 1 ? ` (and ${view.errors.length - 1} more)` : '';
+      return [
+        {
+          field,
+          message: `inventory ${ref} is invalid: ${first === undefined ? 'unreadable' : formatInventoryIssue(first)}${more}; fix it (bamel inventory validate shows every problem) and apply it again`,
+        },
+      ];
+    }
+    case 'valid':
+      return [];
+  }
+}
+
 /**
  * An update that takes a machine away from its autoscaler in the middle of an operation:
  * the new spec no longer selects it (selector or inventory changed), or dryRun stops the
  * autoscaler from finishing what it started.
  */
-function strandedMachines(old: BareMetalAutoscaler, next: BareMetalAutoscaler, view: InventoryView, selected: ParsedMachine[]): Issue[] {
+function strandedMachines(old: BareMetalAutoscaler, next: BareMetalAutoscaler, fleet: AdmissionFleet, selected: ParsedMachine[]): Issue[] {
   const busy = busyMachines(old);
   if (busy.length === 0) return [];
   const name = old.metadata.name;
@@ -138,11 +150,12 @@ function strandedMachines(old: BareMetalAutoscaler, next: BareMetalAutoscaler, v
     `wait until its phase is Ready or Off (kubectl get bma ${name} -o jsonpath='{.status.machines[?(@.name=="${m}")].phase}') and apply again`;
   const issues: Issue[] = [];
   const stillSelected = new Set(selected.map((m) => m.name));
-  const inventoryChanged = !isDeepStrictEqual(old.spec.inventory, next.spec.inventory);
+  const inventoryChanged = !isDeepStrictEqual(old.spec.inventory, next.spec.inventory) || !isDeepStrictEqual(old.spec.inventories ?? [], next.spec.inventories ?? []);
   for (const m of busy) {
-    if (view.state === 'valid' && !stillSelected.has(m.name)) {
+    // With an inventory unreadable, a machine missing from the others may be in it: not judged.
+    if (fleet.allValid && fleet.inventories.length > 0 && !stillSelected.has(m.name)) {
       issues.push({
-        field: inventoryChanged ? 'spec.inventory' : 'spec.machineSelector',
+        field: inventoryChanged ? (next.spec.inventories ? 'spec.inventories' : 'spec.inventory') : 'spec.machineSelector',
         message: `would no longer select machine ${m.name}, which is ${m.what}; the machine would be left half-done, so ${wait(m.name)}`,
       });
     } else if (next.spec.dryRun && !old.spec.dryRun) {
@@ -156,16 +169,18 @@ function strandedMachines(old: BareMetalAutoscaler, next: BareMetalAutoscaler, v
 }
 
 /** Legal settings that usually mean trouble. */
-function riskyAutoscalerSettings(a: BareMetalAutoscaler, view: InventoryView, selected: ParsedMachine[], ctx: AdmissionContext): Issue[] {
+function riskyAutoscalerSettings(a: BareMetalAutoscaler, fleet: AdmissionFleet, selected: ParsedMachine[], ctx: AdmissionContext): Issue[] {
   const { spec } = a;
   const warnings: Issue[] = [];
-  const ref = `${spec.inventory.namespace}/${spec.inventory.name}`;
+  const view = fleet.merged;
   if (view.state === 'valid' && selected.length === 0 && view.machines.length > 0) {
     warnings.push({
       field: 'spec.machineSelector',
-      message: `(${describeSelector(spec.machineSelector)}) selects none of the ${view.machines.length} machines of inventory ${ref}; check the labels`,
+      message: `(${describeSelector(spec.machineSelector)}) selects none of the ${view.machines.length} machines of ${fleet.describe}; check the labels`,
     });
   }
+  const repeated = (spec.inventories ?? []).findIndex((r) => r.namespace === spec.inventory?.namespace && r.name === spec.inventory.name);
+  if (repeated >= 0) warnings.push({ field: `spec.inventories[${repeated}]`, message: 'repeats spec.inventory; each inventory is read once, so remove the entry' });
   if (spec.maxMachines === 0) {
     warnings.push({ field: 'spec.maxMachines', message: '0: no machine will ever be powered on' });
   }
@@ -199,15 +214,18 @@ function riskyAutoscalerSettings(a: BareMetalAutoscaler, view: InventoryView, se
       message: `${spec.scaleUp.joinTimeoutSeconds}s is not longer than the bootSeconds of ${listSome(slow.map((m) => `${m.name} (${m.bootSeconds}s)`), 3)}; they will time out before they join. Use more than ${longest}`,
     });
   }
+  // Each machine's Secret is in the namespace of the inventory that lists it.
   const missing = new Map<string, string[]>();
   for (const m of selected) {
-    if (ctx.secretExists(spec.inventory.namespace, m.bmc.credentialsSecret) !== false) continue;
-    missing.set(m.bmc.credentialsSecret, [...(missing.get(m.bmc.credentialsSecret) ?? []), m.name]);
+    const ns = fleet.namespaceOf(m.name);
+    if (ns === undefined || ctx.secretExists(ns, m.bmc.credentialsSecret) !== false) continue;
+    const secret = `${ns}/${m.bmc.credentialsSecret}`;
+    missing.set(secret, [...(missing.get(secret) ?? []), m.name]);
   }
   for (const [secret, machines] of missing) {
     warnings.push({
-      field: 'spec.inventory',
-      message: `Secret ${spec.inventory.namespace}/${secret} (BMC credentials of ${listSome(machines, 3)}) not found; create it with keys username and password before these machines are powered`,
+      field: fleet.inventories.length > 1 ? 'spec.inventories' : 'spec.inventory',
+      message: `Secret ${secret} (BMC credentials of ${listSome(machines, 3)}) not found; create it with keys username and password before these machines are powered`,
     });
   }
   return warnings;

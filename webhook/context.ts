@@ -1,5 +1,5 @@
 import type { InventoryConfigMap, InventoryIssue, InventoryResult, ParsedMachine } from '../api/inventory.js';
-import type { BareMetalAutoscaler, BareMetalAutoscalerSpec, MachineStatus } from '../api/v1alpha1/baremetalautoscaler.js';
+import { inventoriesOf, type BareMetalAutoscaler, type BareMetalAutoscalerSpec, type MachineStatus } from '../api/v1alpha1/baremetalautoscaler.js';
 import { selectorMatches } from '../api/selector.js';
 
 /**
@@ -93,6 +93,7 @@ function busyWhat(m: MachineStatus): string | undefined {
   return undefined;
 }
 
-export function sameInventory(a: BareMetalAutoscalerSpec['inventory'], namespace: string | undefined, name: string | undefined): boolean {
-  return a.namespace === namespace && a.name === name;
+/** Whether the autoscaler names this inventory (as spec.inventory or in spec.inventories). */
+export function namesInventory(spec: Pick<BareMetalAutoscalerSpec, 'inventory' | 'inventories'>, namespace: string | undefined, name: string | undefined): boolean {
+  return inventoriesOf(spec).some((r) => r.namespace === namespace && r.name === name);
 }

@@ -1,7 +1,7 @@
 import { INVENTORY_DATA_KEY, INVENTORY_LABEL, parseInventoryConfigMap, type InventoryConfigMap, type InventoryIssue, type ParsedMachine } from '../api/inventory.js';
 import { isPlainObject } from '../api/schema-check.js';
-import type { BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
-import { busyMachines, sameInventory, selectedMachines, type AdmissionContext } from './context.js';
+import { inventoriesOf, inventoryKey, type BareMetalAutoscaler } from '../api/v1alpha1/baremetalautoscaler.js';
+import { busyMachines, namesInventory, selectedMachines, type AdmissionContext } from './context.js';
 import { listSome, type Issue, type Verdict } from './verdict.js';
 
 /**
@@ -24,7 +24,7 @@ export function checkInventory(review: InventoryReview, ctx: AdmissionContext): 
   const old = review.oldObject === undefined ? undefined : withNamespace(review.oldObject, review.namespace);
   const namespace = cm.metadata?.namespace;
   const name = cm.metadata?.name;
-  const users = ctx.autoscalers().filter((a) => sameInventory(a.spec.inventory, namespace, name));
+  const users = ctx.autoscalers().filter((a) => namesInventory(a.spec, namespace, name));
 
   if (!isInventory(cm)) {
     // Not (or no longer) an inventory. The objectSelector sends a ConfigMap whose old or new
@@ -65,8 +65,9 @@ export function checkInventory(review: InventoryReview, ctx: AdmissionContext): 
       const now = byName.get(busy.name);
       const before = oldByName.get(busy.name);
       if (now === undefined) {
-        // Only a machine this inventory listed is this inventory's to lose.
-        if (old !== undefined && before === undefined) continue;
+        // Only a machine this inventory listed is this inventory's to lose (with several
+        // inventories, a machine of another one is not in this one at all).
+        if (old !== undefined ? before === undefined : inventoriesOf(a.spec).length > 1) continue;
         errors.push({
           field: `${INVENTORY_DATA_KEY}: machines`,
           message: `machine ${busy.name} is removed while BareMetalAutoscaler ${a.metadata.name} has it ${busy.what}; keep it listed until its phase is Ready or Off, then remove it`,
@@ -80,8 +81,40 @@ export function checkInventory(review: InventoryReview, ctx: AdmissionContext): 
     }
   }
 
+  errors.push(...duplicatesAcross(cm, machines, old, users, ctx, parse));
   warnings.push(...riskyInventorySettings(machines, users));
   return { errors, warnings };
+}
+
+/**
+ * Machine names this update adds that another inventory of the same autoscaler already
+ * lists: the controller would not know which BMC the machine has and would leave it alone.
+ * A name the stored version already shared is not this update's doing (not refused here).
+ */
+function duplicatesAcross(cm: InventoryConfigMap, machines: readonly ParsedMachine[], old: InventoryConfigMap | undefined, users: readonly BareMetalAutoscaler[], ctx: AdmissionContext, parse: NonNullable<AdmissionContext['parseInventory']>): Issue[] {
+  const self = `${cm.metadata?.namespace ?? ''}/${cm.metadata?.name ?? ''}`;
+  const others = new Map<string, ParsedMachine[]>();
+  for (const a of users) {
+    for (const ref of inventoriesOf(a.spec)) {
+      const key = inventoryKey(ref);
+      if (key === self || others.has(key)) continue;
+      const view = ctx.inventory(ref.namespace, ref.name);
+      if (view.state === 'valid') others.set(key, view.machines);
+    }
+  }
+  if (others.size === 0) return [];
+  const listedBy = new Map<string, string>();
+  for (const [key, ms] of others) for (const m of ms) listedBy.set(m.name, key);
+  const shared = machines.filter((m) => listedBy.has(m.name));
+  if (shared.length === 0) return [];
+  const oldParsed = old !== undefined && isInventory(old) ? parse(old) : undefined;
+  const before = new Set(oldParsed?.ok === true ? oldParsed.inventory.machines.map((m) => m.name) : []);
+  return shared
+    .filter((m) => !before.has(m.name))
+    .map((m) => ({
+      field: `${INVENTORY_DATA_KEY}: machines[${m.index}] (${m.name}).name`,
+      message: `machine ${m.name} is already listed by inventory ${listedBy.get(m.name) ?? '?'}, which BareMetalAutoscaler ${listSome(users.filter((a) => inventoriesOf(a.spec).some((r) => inventoryKey(r) === listedBy.get(m.name))).map((a) => a.metadata.name), 3)} also reads; a machine belongs in one inventory`,
+    }));
 }
 
 export interface InventoryDeletion {
@@ -105,11 +138,14 @@ export function checkInventoryDeletion(review: InventoryDeletion, ctx: Admission
   const name = old?.metadata?.name ?? review.name;
   // Without the stored object the label cannot be seen: the objectSelector sent it, so it had it.
   if (old !== undefined && !isInventory(old)) return { errors: [], warnings: [] };
-  const users = ctx.autoscalers().filter((a) => sameInventory(a.spec.inventory, namespace, name));
+  const users = ctx.autoscalers().filter((a) => namesInventory(a.spec, namespace, name));
   const errors: Issue[] = [];
   const warnings: Issue[] = [];
+  // With several inventories, only the busy machines this one lists are its to lose.
+  const parsedOld = old !== undefined ? parseInventoryConfigMap(old) : undefined;
+  const listed = parsedOld?.ok === true ? new Set(parsedOld.inventory.machines.map((m) => m.name)) : undefined;
   for (const a of users) {
-    const busy = busyMachines(a);
+    const busy = busyMachines(a).filter((m) => listed === undefined || inventoriesOf(a.spec).length === 1 || listed.has(m.name));
     if (busy.length === 0) {
       warnings.push({ field: '', message: `deleting inventory ${namespace}/${name}: BareMetalAutoscaler ${a.metadata.name} will find no inventory and manage no machine` });
       continue;
@@ -156,7 +192,8 @@ function riskyInventorySettings(machines: ParsedMachine[], users: BareMetalAutos
   const view = { state: 'valid' as const, machines };
   for (const a of users) {
     const selected = selectedMachines(a.spec, view);
-    if (a.spec.minMachines > selected.length) {
+    // With several inventories, this one alone says nothing about minMachines.
+    if (inventoriesOf(a.spec).length === 1 && a.spec.minMachines > selected.length) {
       warnings.push({
         field: INVENTORY_DATA_KEY,
         message: `BareMetalAutoscaler ${a.metadata.name} keeps minMachines ${a.spec.minMachines} on but would select only ${selected.length} machines of this inventory`,

@@ -188,8 +188,8 @@ export class WebhookServer {
     }
     const live = new Map<string, InventoryView>();
     try {
-      for (const ref of [inventoryRef(object), inventoryRef(oldObject)]) {
-        if (ref !== undefined && !live.has(ref.key)) await this.lookUpInventory(ref, live);
+      for (const ref of [...inventoryRefs(object), ...inventoryRefs(oldObject)]) {
+        if (!live.has(ref.key)) await this.lookUpInventory(ref, live);
       }
     } catch (err) {
       this.opts.metrics.inventoryLookups.inc({ source: 'error' });
@@ -263,11 +263,19 @@ export class WebhookServer {
   }
 }
 
-function inventoryRef(object: unknown): { namespace: string; name: string; key: string } | undefined {
-  if (!isPlainObject(object) || !isPlainObject(object.spec) || !isPlainObject(object.spec.inventory)) return undefined;
-  const { namespace, name } = object.spec.inventory;
-  if (typeof namespace !== 'string' || typeof name !== 'string' || namespace === '' || name === '') return undefined;
-  return { namespace, name, key: `${namespace}/${name}` };
+/** Every inventory an autoscaler object names (spec.inventory and spec.inventories), read before its checks run. */
+function inventoryRefs(object: unknown): { namespace: string; name: string; key: string }[] {
+  if (!isPlainObject(object) || !isPlainObject(object.spec)) return [];
+  const { inventory, inventories } = object.spec;
+  const out: { namespace: string; name: string; key: string }[] = [];
+  const listed: unknown[] = Array.isArray(inventories) ? (inventories as unknown[]).slice(0, 64) : [];
+  for (const ref of [inventory, ...listed]) {
+    if (!isPlainObject(ref)) continue;
+    const { namespace, name } = ref;
+    if (typeof namespace !== 'string' || typeof name !== 'string' || namespace === '' || name === '') continue;
+    out.push({ namespace, name, key: `${namespace}/${name}` });
+  }
+  return out;
 }
 
 /** A metav1.Status body for answers that are not AdmissionReviews (400, 404, 500). */

@@ -66,6 +66,20 @@ export const InventoryReferenceSchema = Type.Object(
   { description: 'The ConfigMap that lists the machines, their BMC addresses, capacity, labels and taints.' },
 );
 
+/** At most this many inventory ConfigMaps per autoscaler (about 2,000 machines fit in one 1 MiB ConfigMap). */
+export const MAX_INVENTORIES = 64;
+
+export const InventoryListSchema = Type.Array(
+  InventoryReferenceSchema,
+  {
+    description:
+      'More inventory ConfigMaps, for fleets larger than one ConfigMap holds (1 MiB, about 2,000 machines). The autoscaler manages the machines of spec.inventory and of every entry here; machine names must be unique across all of them (a machine two inventories list is left alone). While the autoscaler actuates, entries may be added but not removed (set dryRun: true first).',
+    maxItems: MAX_INVENTORIES,
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['namespace', 'name'],
+  },
+);
+
 export const LabelSelectorRequirementSchema = withRules(
   Type.Object({
     key: Type.String({ description: 'The machine label key the selector applies to.', minLength: 1, maxLength: 317 }),
@@ -200,7 +214,8 @@ export const PressureSchema = Type.Object(
 export const BareMetalAutoscalerSpecSchema = withRules(
   Type.Object(
     {
-      inventory: InventoryReferenceSchema,
+      inventory: Type.Optional(InventoryReferenceSchema),
+      inventories: Type.Optional(InventoryListSchema),
       machineSelector: MachineSelectorSchema,
       minMachines: Type.Integer({
         description: 'Machines kept powered on at all times, whatever the load; bamel powers machines on to reach it.',
@@ -243,8 +258,22 @@ export const BareMetalAutoscalerSpecSchema = withRules(
       reason: 'FieldValueInvalid',
     },
     {
-      rule: 'self.inventory == oldSelf.inventory || self.dryRun || oldSelf.dryRun',
-      message: 'inventory cannot be changed while the autoscaler actuates; set dryRun: true first, or create a new autoscaler',
+      rule: 'has(self.inventory) || (has(self.inventories) && size(self.inventories) > 0)',
+      message: 'an inventory is required: set spec.inventory, or list at least one in spec.inventories',
+      fieldPath: '.inventory',
+      reason: 'FieldValueRequired',
+    },
+    {
+      // Removing an inventory (or changing spec.inventory to another) while actuating would
+      // leave its machines, maybe powered on or mid-operation, with nobody managing them.
+      // Adding one is fine. (Rules comparing spec.inventory with the entries of
+      // spec.inventories one by one exceed the API server's CEL cost budget; a repeated entry
+      // is harmless: each inventory is read once.)
+      rule:
+        'self.dryRun || oldSelf.dryRun || (' +
+        '(!has(oldSelf.inventory) || (has(self.inventory) && self.inventory == oldSelf.inventory)) && ' +
+        '(!has(oldSelf.inventories) || (has(self.inventories) && oldSelf.inventories.all(o, o in self.inventories))))',
+      message: 'inventory cannot be changed while the autoscaler actuates (an inventory may be added to spec.inventories, none removed); set dryRun: true first, or create a new autoscaler',
       fieldPath: '.inventory',
       reason: 'FieldValueForbidden',
     },
@@ -438,6 +467,29 @@ export type ScaleDown = Static<typeof ScaleDownSchema>;
 export type DemandProfile = Static<typeof DemandProfileSchema>;
 export type PressureStatus = Static<typeof PressureStatusSchema>;
 export type MachineSelector = Static<typeof MachineSelectorSchema>;
+export type InventoryReference = Static<typeof InventoryReferenceSchema>;
+
+/**
+ * Every inventory ConfigMap of an autoscaler, spec.inventory first, then spec.inventories in
+ * their order, each once. The API server refuses a spec with none (a CEL rule); objects that
+ * predate that rule (or unit-test fixtures) may have none, and then the list is empty.
+ */
+export function inventoriesOf(spec: Pick<BareMetalAutoscalerSpec, 'inventory' | 'inventories'>): InventoryReference[] {
+  const out: InventoryReference[] = [];
+  const seen = new Set<string>();
+  for (const ref of [...(spec.inventory ? [spec.inventory] : []), ...(spec.inventories ?? [])]) {
+    const key = inventoryKey(ref);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(ref);
+  }
+  return out;
+}
+
+/** namespace/name of an inventory reference: the key of the informer's store. */
+export function inventoryKey(ref: InventoryReference): string {
+  return `${ref.namespace}/${ref.name}`;
+}
 
 export interface BareMetalAutoscaler {
   apiVersion?: string;

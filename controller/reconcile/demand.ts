@@ -63,6 +63,11 @@ export class CandidateCache {
     this.compiled.set(m.name, { key, compiled });
     return compiled;
   }
+
+  /** empty() with each machine's own inventory version (a fleet of several inventories). */
+  emptyBy(versionOf: (machine: string) => string): (m: ParsedMachine) => CompiledCandidate {
+    return (m) => this.empty(versionOf(m.name), m);
+  }
 }
 
 export interface DemandInput {

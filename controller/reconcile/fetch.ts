@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import { parseInventoryConfigMap, type InventoryResult, type ParsedMachine } from '../../api/inventory.js';
-import type { BareMetalAutoscaler, BareMetalAutoscalerSpec } from '../../api/v1alpha1/baremetalautoscaler.js';
+import type { BareMetalAutoscaler, BareMetalAutoscalerSpec, InventoryReference } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { selectorMatches } from '../../api/selector.js';
 import type { Store } from './types.js';
 
@@ -37,8 +37,8 @@ export class InventoryCache {
 }
 
 /** What InventoryValid and Ready say about an inventory that cannot be used. */
-export function inventoryProblem(spec: BareMetalAutoscalerSpec, inv: Extract<InventoryView, { ok: false }>): { reason: string; message: string } {
-  const where = `${spec.inventory.namespace}/${spec.inventory.name}`;
+export function inventoryProblem(ref: InventoryReference, inv: Extract<InventoryView, { ok: false }>): { reason: 'InventoryNotFound' | 'InventoryInvalid'; message: string } {
+  const where = `${ref.namespace}/${ref.name}`;
   if (inv.missing) return { reason: 'InventoryNotFound', message: `inventory ConfigMap ${where} not found (or not labelled autoscaling.bamel.io/inventory: "true")` };
   const more = inv.errors.length > 10 ? `; and ${inv.errors.length - 10} more` : '';
   return { reason: 'InventoryInvalid', message: `inventory ${where} is invalid: ${inv.errors.slice(0, 10).join('; ')}${more}` };

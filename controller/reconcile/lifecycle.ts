@@ -14,6 +14,8 @@ export interface LifecycleInput {
   spec: BareMetalAutoscalerSpec;
   selected: readonly ParsedMachine[];
   previous: readonly MachineStatus[];
+  /** Status entries to keep exactly as they are (an ambiguous machine, or one a broken inventory may list). */
+  held?: (machine: string) => boolean;
   nodes: Store<k8s.V1Node>;
   /** What this process last saw of each machine's power, and of its own operation on it. */
   power: (machine: string) => PowerObservation | undefined;
@@ -76,6 +78,10 @@ export function lifecycleStep(input: LifecycleInput): LifecycleStepResult {
   const selected = new Set(input.selected.map((m) => m.name));
   for (const [n, s] of prevByName) {
     if (selected.has(n)) continue;
+    if (input.held?.(n)) {
+      out.machines.set(n, s);
+      continue;
+    }
     const op = s.operation;
     if (op) {
       const outcome = input.outcome(n);

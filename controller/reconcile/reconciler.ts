@@ -11,7 +11,8 @@ import { CandidateCache, ClaimBook, demandStep } from './demand.js';
 import { drainStep } from './drain-step.js';
 import { EnergyStep } from './energy.js';
 import { afterIntents, preWarmStep, refreshEnergy, restingOf, scaleDownEnergy, slowBoots } from './energy-policy.js';
-import { AutoscalerView, InventoryCache, inventoryProblem, selectMachines } from './fetch.js';
+import { AutoscalerView, InventoryCache, selectMachines } from './fetch.js';
+import { FleetCache, fleetCondition } from './fleet.js';
 import { applyIntents, deletionIntents, powerOnIntents } from './intents.js';
 import { lifecycleStep } from './lifecycle.js';
 import { Reporter } from './report.js';
@@ -48,7 +49,7 @@ export class Reconciler {
   private podsVersion = -1;
   private builtVersion = -2;
   private readonly view: AutoscalerView;
-  private readonly inventories: InventoryCache;
+  readonly fleets: FleetCache;
   private readonly candidates = new CandidateCache();
   private readonly claims = new ClaimBook();
   private readonly pressure = new PressureTracker();
@@ -65,7 +66,7 @@ export class Reconciler {
     const { stores } = deps;
     this.now = deps.now ?? Date.now;
     this.view = new AutoscalerView(stores.autoscalers);
-    this.inventories = new InventoryCache(stores.inventories);
+    this.fleets = new FleetCache(new InventoryCache(stores.inventories));
     this.announcer = new Announcer(deps.recorder);
     this.reporter = new Reporter(deps.recorder, deps.metrics, this.announcer, stores.autoscalers, () => new Set(this.pods.unschedulable().map((p) => p.metadata?.uid ?? '')));
     this.writer = new StatusWriter(deps.api ?? kubeAutoscalerApi(makeApiClient(deps.kc, k8s.CustomObjectsApi)), this.view, stores.nodes);
@@ -125,19 +126,18 @@ export class Reconciler {
     const nowDate = new Date(now);
     const involved = involvedObject(bma);
     let conditions: Condition[] = prev.conditions ?? [];
-    const inv = this.inventories.get(spec.inventory.namespace, spec.inventory.name);
-    if (!inv.ok) {
-      const { reason, message } = inventoryProblem(spec, inv);
-      conditions = setCondition(conditions, { type: 'InventoryValid', status: 'False', reason, message }, generation, nowDate);
-      conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InventoryUnusable', message }, generation, nowDate);
-      await this.writer.write(bma, { ...prev, conditions, observedGeneration: generation }, now);
-      this.announcer.announce(name, involved, 'inventory', 'Warning', reason, message);
+    const fleet = this.fleets.get(name, spec);
+    const valid = fleetCondition(fleet);
+    conditions = setCondition(conditions, { type: 'InventoryValid', ...valid }, generation, nowDate);
+    if (valid.status === 'False') this.announcer.announce(name, involved, 'inventory', 'Warning', valid.reason, valid.message);
+    if (fleet.usable === 0) {
+      conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InventoryUnusable', message: valid.message }, generation, nowDate);
       // Machines with an operation in flight keep being tracked from status; nothing new starts.
+      await this.writer.write(bma, { ...prev, conditions, observedGeneration: generation }, now);
       return { requeueAfterMs: options.resyncMs };
     }
-    conditions = setCondition(conditions, { type: 'InventoryValid', status: 'True', reason: 'Valid', message: `${inv.machines.length} machines in the inventory` }, generation, nowDate);
-    const selected = selectMachines(spec, inv.machines);
-    const emptyCandidate = this.candidates.empty.bind(this.candidates, inv.rv);
+    const selected = selectMachines(spec, fleet.machines);
+    const emptyCandidate = this.candidates.emptyBy(fleet.versionOf);
     const podsOn = (n: string): k8s.V1Pod[] => this.pods.podsOn(n);
 
     // Lifecycle of every selected machine; power states read where the BMC allows.
@@ -145,6 +145,7 @@ export class Reconciler {
       spec,
       selected,
       previous: prev.machines ?? [],
+      held: fleet.held,
       nodes: stores.nodes,
       power: (m) => actuator.power(m),
       outcome: (m) => actuator.outcome(m),
@@ -292,5 +293,6 @@ export class Reconciler {
     this.announcer.forgetAutoscaler(name);
     this.claims.forget(name);
     this.energy.forget(name);
+    this.fleets.forget(name);
   }
 }

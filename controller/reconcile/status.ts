@@ -35,6 +35,9 @@ export interface StatusInput {
   energy?: BareMetalAutoscalerStatus['energy'];
 }
 
+/** Degraded BMCs spelled out in the BMCDegraded message; the rest are counted. */
+const DEGRADED_SHOWN = 20;
+
 export function buildStatus(input: StatusInput): BareMetalAutoscalerStatus {
   const { generation, decision } = input;
   const nowDate = new Date(input.now);
@@ -53,7 +56,11 @@ export function buildStatus(input: StatusInput): BareMetalAutoscalerStatus {
           type: 'BMCDegraded',
           status: 'True',
           reason: 'CircuitOpen',
-          message: input.degraded.map((d) => `${d.machine}: ${d.health.credentialsRefused ? 'the BMC refused its credentials, ' : ''}${d.health.consecutiveFailures} failures (last ${d.health.lastFailure ?? '?'}), next try ${d.health.retryAt?.toISOString() ?? '?'}`).join('; '),
+          // The first few in full: a fleet of thousands with its BMC network down must still fit the message's 32 KiB.
+          message: `${input.degraded
+            .slice(0, DEGRADED_SHOWN)
+            .map((d) => `${d.machine}: ${d.health.credentialsRefused ? 'the BMC refused its credentials, ' : ''}${d.health.consecutiveFailures} failures (last ${d.health.lastFailure ?? '?'}), next try ${d.health.retryAt?.toISOString() ?? '?'}`)
+            .join('; ')}${input.degraded.length > DEGRADED_SHOWN ? `; and ${input.degraded.length - DEGRADED_SHOWN} more` : ''}`.slice(0, 32768),
         }
       : { type: 'BMCDegraded', status: 'False', reason: 'Healthy', message: 'every BMC answered its last request' },
     generation,

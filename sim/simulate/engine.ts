@@ -1,5 +1,5 @@
 import type { ParsedMachine } from '../../api/inventory.js';
-import { INVENTORY_LABEL, type BareMetalAutoscaler } from '../../api/v1alpha1/baremetalautoscaler.js';
+import { INVENTORY_LABEL, inventoriesOf, type BareMetalAutoscaler } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { BATCH_IDLE_MS, BATCH_MAX_MS, DEBOUNCE_MS } from '../../controller/watches.js';
 import { Extender } from '../../extender/extender.js';
 import { Accounting, type TimelineSample } from './accounting.js';
@@ -117,7 +117,8 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
   );
 
   const name = input.autoscaler.metadata.name;
-  const { namespace, name: cmName } = input.autoscaler.spec.inventory;
+  // One inventory only: the simulated autoscaler's first (bamel simulate --inventory takes one file).
+  const { namespace, name: cmName } = inventoriesOf(input.autoscaler.spec)[0] ?? { namespace: 'bamel-system', name: 'machines' };
   world.inventories.put(`${namespace}/${cmName}`, {
     apiVersion: 'v1',
     kind: 'ConfigMap',

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { runInventoryValidate } from '../../cmd/inventory.js';
+import { runInventoryValidate, runInventoryValidateAll } from '../../cmd/inventory.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // tap runs tests from the project root, so fixture paths read the way a user types them
@@ -130,4 +130,42 @@ t.test('the real CLI', async (t) => {
   const missingArgument = await runCli(['inventory', 'validate']);
   t.not(missingArgument.code, 0);
   t.match(missingArgument.stderr, "missing required argument 'file'");
+});
+
+async function validateAll(files: string[]): Promise<Captured> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runInventoryValidateAll(files, { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } });
+  return { code, stdout, stderr };
+}
+
+t.test('several inventories of one fleet: each validated, then names across them', async (t) => {
+  const apart = await validateAll([fixture('valid.yaml'), fixture('valid-rack-c.yaml')]);
+  t.same(apart, {
+    code: 0,
+    stdout: `${fixture('valid.yaml')}: valid inventory, 4 machines\n${fixture('valid-rack-c.yaml')}: valid inventory, 1 machine\n`,
+    stderr: '',
+  });
+
+  const shared = await validateAll([fixture('valid.yaml'), fixture('valid-configmap.yaml'), fixture('valid-rack-c.yaml')]);
+  t.equal(shared.code, 1, 'a machine in two files is an error');
+  t.equal(
+    shared.stderr,
+    `machine rack-a-01 is listed in ${fixture('valid.yaml')} and ${fixture('valid-configmap.yaml')}; a machine belongs in one inventory\n` +
+      `machine rack-b-01 is listed in ${fixture('valid.yaml')} and ${fixture('valid-configmap.yaml')}; a machine belongs in one inventory\n` +
+      '2 machine names listed in more than one file\n',
+  );
+  t.match(shared.stdout, /valid-configmap\.yaml: valid inventory, 2 machines/, 'each file is still valid on its own');
+
+  const oneBad = await validateAll([fixture('valid.yaml'), fixture('unknown-scheme.yaml')]);
+  t.equal(oneBad.code, 1, 'an invalid file among several');
+  t.match(oneBad.stderr, /unknown-scheme\.yaml: 1 error/);
+
+  t.same(await validateAll([fixture('valid.yaml')]), await validate(fixture('valid.yaml')), 'one file: exactly as before');
+});
+
+t.test('the CLI takes several files', async (t) => {
+  const r = await runCli(['inventory', 'validate', fixture('valid.yaml'), fixture('valid-configmap.yaml')]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /machine rack-a-01 is listed in test\/fixtures\/inventory\/valid\.yaml and test\/fixtures\/inventory\/valid-configmap\.yaml/);
 });

@@ -149,7 +149,17 @@ t.test('each numeric bound is enforced by the API server', async (t) => {
 
 t.test('enums, patterns and required fields are enforced', async (t) => {
   t.match(await tryCreate({ ...baseSpec(), deletionPolicy: 'Delete' }), /spec\.deletionPolicy: Unsupported value: "Delete": supported values: "Retain", "PowerOff"/);
-  t.match(await tryCreate({ minMachines: 1 }), /spec\.inventory: Required value/);
+  t.match(await tryCreate({ minMachines: 1 }), /an inventory is required: set spec\.inventory, or list at least one in spec\.inventories/);
+  t.match(await tryCreate({ minMachines: 1, inventories: [] }), /an inventory is required/);
+  t.equal(await tryCreate({ inventories: [{ namespace: 'bamel-system', name: 'machines' }] }), '', 'spec.inventories alone is enough');
+  t.match(
+    await tryCreate({ ...baseSpec(), inventories: [{ namespace: 'a', name: 'x' }, { namespace: 'a', name: 'x' }] }),
+    /spec\.inventories\[1\]: Duplicate value/,
+  );
+  t.match(
+    await tryCreate({ ...baseSpec(), inventories: Array.from({ length: 65 }, (_, i) => ({ namespace: 'a', name: `x${i}` })) }),
+    /spec\.inventories: Too many: 65: must have at most 64 items/,
+  );
   t.match(await tryCreate({ ...baseSpec(), inventory: { namespace: 'Bad_NS', name: 'machines' } }), /spec\.inventory\.namespace: Invalid value: "Bad_NS"/);
   t.match(
     await tryCreate({ ...baseSpec(), machineSelector: { matchExpressions: [{ key: 'rack', operator: 'Near', values: ['a'] }] } }),
@@ -217,6 +227,33 @@ t.test('the inventory reference cannot change while the autoscaler actuates', as
   t.match(refused.stderr, /inventory cannot be changed while the autoscaler actuates/);
   t.equal((await patch({ dryRun: true })).code, 0, 'switching to dryRun is allowed');
   t.equal((await patch({ inventory: { namespace: 'bamel-system', name: 'other' } })).code, 0, 'then the inventory may change');
+});
+
+t.test('inventories may be added while the autoscaler actuates, not removed', async (t) => {
+  const { custom } = await localCluster();
+  const name = uniqueName('bma-inventories');
+  const two = [
+    { namespace: 'rack-a', name: 'machines' },
+    { namespace: 'rack-b', name: 'machines' },
+  ];
+  await custom.createClusterCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: PLURAL,
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'BareMetalAutoscaler', metadata: { name }, spec: { ...baseSpec(), inventories: two } },
+  });
+  t.teardown(() => custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name }).catch(() => undefined));
+  const patch = (spec: Json) => kubectl(['patch', 'bma', name, '--type', 'merge', '-p', JSON.stringify({ spec })]);
+  t.equal((await patch({ inventories: [...two, { namespace: 'rack-c', name: 'machines' }] })).code, 0, 'adding one is allowed');
+  const removed = await patch({ inventories: two.slice(0, 1) });
+  t.not(removed.code, 0, 'removing one is refused');
+  t.match(removed.stderr, /inventory cannot be changed while the autoscaler actuates \(an inventory may be added to spec\.inventories, none removed\)/);
+  const dropped = await patch({ inventories: null });
+  t.not(dropped.code, 0, 'dropping the list is refused');
+  const moved = await patch({ inventory: { namespace: 'rack-d', name: 'machines' } });
+  t.not(moved.code, 0, 'spec.inventory still cannot change');
+  t.equal((await patch({ dryRun: true })).code, 0);
+  t.equal((await patch({ inventories: two.slice(1) })).code, 0, 'in dry run, one may be removed');
 });
 
 t.test('printer columns', async (t) => {

@@ -44,7 +44,7 @@ t.test('structure: checked with the API schema, after its defaults', async (t) =
   t.notOk('spec.scaleUp.cooldownSeconds' in byField, 'a left-out field takes its default and is not reported');
 
   const missing = checkAutoscaler({ operation: 'CREATE', object: { metadata: { name: 'x' }, spec: { minMachines: 1 } } }, context(world));
-  t.match(missing.errors, [{ field: 'spec.inventory', message: /missing; it is required \(the ConfigMap that lists the machines/ }]);
+  t.match(missing.errors, [{ field: 'spec.inventory', message: /names no inventory: set spec.inventory, or list one in spec.inventories/ }]);
   t.match(create({ inventory: { namespace: 'Inv_1', name: 'machines' } }).errors, [{ field: 'spec.inventory.namespace', message: /not a valid name/ }]);
   t.match(create({ machineSelector: { matchLabels: { rack: 7 } } }).errors, [{ field: 'spec.machineSelector.matchLabels', message: /\["rack"\] must be a string, got 7/ }]);
 

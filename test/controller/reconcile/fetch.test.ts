@@ -37,17 +37,17 @@ t.test('an invalid inventory says where and what, path first', async (t) => {
 });
 
 t.test('what InventoryValid and Ready say about an inventory that cannot be used', async (t) => {
-  const s = spec();
-  t.same(inventoryProblem(s, { ok: false, missing: true, errors: [] }), {
+  const ref = { namespace: 'inv', name: 'machines' };
+  t.same(inventoryProblem(ref, { ok: false, missing: true, errors: [] }), {
     reason: 'InventoryNotFound',
     message: 'inventory ConfigMap inv/machines not found (or not labelled autoscaling.bamel.io/inventory: "true")',
   });
   const errors = Array.from({ length: 12 }, (_, i) => `machines[${i}].bmc: required`);
-  t.same(inventoryProblem(s, { ok: false, missing: false, errors }), {
+  t.same(inventoryProblem(ref, { ok: false, missing: false, errors }), {
     reason: 'InventoryInvalid',
     message: `inventory inv/machines is invalid: ${errors.slice(0, 10).join('; ')}; and 2 more`,
   });
-  t.equal(inventoryProblem(s, { ok: false, missing: false, errors: ['a: b'] }).message, 'inventory inv/machines is invalid: a: b');
+  t.equal(inventoryProblem(ref, { ok: false, missing: false, errors: ['a: b'] }).message, 'inventory inv/machines is invalid: a: b');
 });
 
 t.test('the machineSelector picks machines by their inventory labels', async (t) => {

@@ -120,6 +120,15 @@ t.test('BMCDegraded lists the BMCs whose breaker is open', async (t) => {
   );
   t.same(brief(condition(s, 'BMCDegraded')), ['True', 'CircuitOpen', `a: 3 failures (last connect ECONNREFUSED), next try ${iso(T0 + 60_000)}; b: the BMC refused its credentials, 5 failures (last ?), next try ?`]);
   t.same(brief(condition(buildStatus(input()), 'BMCDegraded')), ['False', 'Healthy', 'every BMC answered its last request']);
+
+  // A fleet of thousands with its BMC network down: the first 20 spelled out, the rest counted.
+  const many = Array.from({ length: 5000 }, (_, i) => ({
+    machine: `rack-${i}`,
+    health: { endpoint: `ipmi://10.0.${i >> 8}.${i & 255}:623`, state: 'open' as const, degraded: true, credentialsRefused: false, consecutiveFailures: 3, lastFailure: 'connect ECONNREFUSED', retryAt: new Date(T0) },
+  }));
+  const message = condition(buildStatus(input({ degraded: many })), 'BMCDegraded')?.message ?? '';
+  t.ok(message.length <= 32768, `the message fits its 32 KiB (${message.length})`);
+  t.match(message, /^rack-0: 3 failures .*; rack-19: 3 failures [^;]*; and 4980 more$/);
 });
 
 t.test('a dry run says what it would power on', async (t) => {
