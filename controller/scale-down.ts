@@ -1,7 +1,8 @@
 import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import type { ParsedMachine } from '../api/inventory.js';
 import { DRAINING_TAINT, type Disruption, type MachineStatus, type ScaleDown } from '../api/v1alpha1/baremetalautoscaler.js';
-import { candidateFromNode, compileCandidate, compilePod, fits, formatResource, podRequests, type CompiledCandidate, type CompiledPod, type ResourceList } from '../scheduling/index.js';
+import { candidateFromNode, compileCandidate, compilePod, formatResource, podRequests, type CompiledCandidate, type ResourceList } from '../scheduling/index.js';
+import { FreeRoom, movable, type Movable } from './free-room.js';
 import { isMovable, nodeBlocker, podBlockers, podName, type Blocker } from './blockers.js';
 import { isDaemonSetPod, isMirrorPod, isNodeReady } from './observe.js';
 
@@ -129,26 +130,12 @@ function isMovableOrDeleting(p: V1Pod): boolean {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-/** A Node's free room as the planner spends it, pod by pod. */
-interface Room {
-  name: string;
-  /** The Node as the feasibility engine sees it; its `free` is what is left. */
-  candidate: CompiledCandidate;
-}
-
-function roomOf(n: PlacementNode): Room {
+function roomOf(n: PlacementNode): CompiledCandidate {
   const hit = roomsOf.get(n.pods);
-  if (hit !== undefined && hit.node === n.node) return { name: hit.candidate.name, candidate: hit.candidate };
+  if (hit !== undefined && hit.node === n.node) return hit.candidate;
   const candidate = compileCandidate(candidateFromNode(n.node, n.pods));
   roomsOf.set(n.pods, { node: n.node, candidate });
-  return { name: candidate.name, candidate };
-}
-
-/** A pod as the planner moves it: compiled once per plan. */
-interface Movable {
-  pod: V1Pod;
-  compiled: CompiledPod;
-  req: ResourceList;
+  return candidate;
 }
 
 /** Each cached pod compiled once as the planner moves it (cache objects are replaced, never changed). */
@@ -163,32 +150,19 @@ function bySize(a: { req: ResourceList }, b: { req: ResourceList }): number {
 }
 
 /**
- * Places the pods (largest first) on the rooms, in the order given (fullest first), skipping
- * the excluded ones, first fit; spends the room when `commit`. Returns the pods that fit
- * nowhere.
+ * Places the pods (largest first) on the Nodes in the index's order (fullest first), skipping
+ * the excluded ones, first fit; keeps the room spent when `commit`, gives it back otherwise.
+ * Returns the pods that fit nowhere.
  */
-function placeElsewhere(items: readonly Movable[], rooms: readonly Room[], exclude: (name: string) => boolean, commit: boolean): V1Pod[] {
-  const spent = new Map<Room, CompiledCandidate>();
+function placeElsewhere(items: readonly Movable[], room: FreeRoom, exclude: (name: string) => boolean, commit: boolean): V1Pod[] {
+  const mark = room.mark();
   const nowhere: V1Pod[] = [];
   for (const it of [...items].sort(bySize)) {
-    let placed: Room | undefined;
-    for (const r of rooms) {
-      if (exclude(r.name)) continue;
-      if (fits(it.compiled, spent.get(r) ?? r.candidate)) {
-        placed = r;
-        break;
-      }
-    }
-    if (!placed) {
-      nowhere.push(it.pod);
-      continue;
-    }
-    const before = spent.get(placed) ?? placed.candidate;
-    const free = new Map(before.free);
-    for (const [res, v] of it.req) free.set(res, (free.get(res) ?? 0n) - v);
-    spent.set(placed, { ...before, free });
+    const pos = room.find(it, exclude);
+    if (pos < 0) nowhere.push(it.pod);
+    else room.spend(pos, it.req);
   }
-  if (commit) for (const [room, c] of spent) room.candidate = c;
+  if (!commit) room.rollback(mark);
   return nowhere;
 }
 
@@ -232,24 +206,25 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     list.push(b);
   }
 
-  // Rooms on every other Ready Node, one per Node: the fit of one machine's pods is checked
-  // against all of them but its own.
-  const rooms: Room[] = [];
+  // The free room of every other Ready Node, one per Node: the fit of one machine's pods is
+  // checked against all of them but its own.
+  const candidates: CompiledCandidate[] = [];
   for (const n of input.nodes) {
     if (!isNodeReady(n.node) || hasDrainingTaint(n.node)) continue;
-    rooms.push(roomOf(n));
+    candidates.push(roomOf(n));
   }
   // Fullest first (least free cpu), so that moved pods pack onto machines that stay on.
-  rooms.sort((a, b) => {
-    const fa = a.candidate.free.get('cpu') ?? 0n;
-    const fb = b.candidate.free.get('cpu') ?? 0n;
+  candidates.sort((a, b) => {
+    const fa = a.free.get('cpu') ?? 0n;
+    const fb = b.free.get('cpu') ?? 0n;
     return fa < fb ? -1 : fa > fb ? 1 : a.name < b.name ? -1 : 1;
   });
+  const rooms = new FreeRoom(candidates);
   // A bound pod's nodeName says where it runs now, not where its replacement may go.
   const movables = (pods: readonly V1Pod[]): Movable[] =>
     pods.map((pod) => {
       let m = movableOf.get(pod);
-      if (m === undefined) movableOf.set(pod, (m = { pod, compiled: compilePod(unbound(pod)), req: podRequests(pod) }));
+      if (m === undefined) movableOf.set(pod, (m = movable(pod, compilePod(unbound(pod)), podRequests(pod))));
       return m;
     });
 
