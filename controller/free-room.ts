@@ -1,5 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { fits, HOSTNAME_LABEL, type CompiledCandidate, type CompiledPod, type ResourceList } from '../scheduling/index.js';
+import { INDEXED, type Movable } from './placement.js';
 
 /**
  * The free room of the Ready Nodes a scale-down candidate's pods could move to, indexed so
@@ -16,37 +17,6 @@ import { fits, HOSTNAME_LABEL, type CompiledCandidate, type CompiledPod, type Re
  * still confirmed with `fits`: the index only rules out Nodes that could not fit.
  */
 
-/** What the tree keeps per range of Nodes: the largest free amount of each. */
-const INDEXED = ['cpu', 'memory', 'pods'] as const;
-
-/** A pod as the planner moves it: compiled once per cache object (replaced, never changed). */
-export interface Movable {
-  pod: V1Pod;
-  compiled: CompiledPod;
-  req: ResourceList;
-  /** Equal keys: the same answer from every Node of a class. */
-  shape: string;
-  /** The shape reads the hostname label or the Node's name, so classes do not decide it. */
-  nameSensitive: boolean;
-  /** The amounts of INDEXED the fit checks, -Infinity where it checks none. */
-  need: readonly number[];
-}
-
-export function movable(pod: V1Pod, compiled: CompiledPod, req: ResourceList): Movable {
-  const spec = pod.spec;
-  const required = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
-  const nameSensitive =
-    compiled.nodeName !== undefined ||
-    (spec?.nodeSelector !== undefined && Object.prototype.hasOwnProperty.call(spec.nodeSelector, HOSTNAME_LABEL)) ||
-    (required?.nodeSelectorTerms ?? []).some((t) => (t.matchFields?.length ?? 0) > 0 || (t.matchExpressions ?? []).some((e) => e.key === HOSTNAME_LABEL));
-  const shape = JSON.stringify([compiled.invalid.length > 0, compiled.tolerations, spec?.nodeSelector ?? null, required ?? null]);
-  const need = INDEXED.map((r) => {
-    const i = compiled.checkedResources.indexOf(r);
-    return i < 0 ? -Infinity : Number(compiled.checkedAmounts[i]);
-  });
-  return { pod, compiled, req, shape, nameSensitive, need };
-}
-
 /** One class of Nodes in the planner's order, with its tree of largest free amounts. */
 interface NodeClass {
   /** The Nodes' positions in the planner's order, ascending. */
@@ -59,8 +29,14 @@ interface NodeClass {
   max: Float64Array[];
 }
 
-/** A candidate whose free room this plan spends, in place (the cached one stays as it was). */
+/** A Node's room as one placement spends it: a copy, its free amounts changed in place. */
 type Spendable = CompiledCandidate & { free: ResourceList };
+
+/** The Nodes one placement has taken room on so far, and their room now (parallel arrays). */
+interface Spent {
+  at: number[];
+  rooms: Spendable[];
+}
 
 const classKeys = new WeakMap<CompiledCandidate, string>();
 
@@ -74,20 +50,17 @@ function classKey(c: CompiledCandidate): string {
 }
 
 export class FreeRoom {
-  private readonly rooms: (CompiledCandidate | Spendable)[];
-  private readonly spendable: boolean[];
+  /** The Nodes' room as this plan has spent it so far (the cached candidates are never changed). */
+  private readonly rooms: CompiledCandidate[];
   private readonly classOf: Int32Array;
   private readonly slotOf: Int32Array;
   private readonly classes: NodeClass[] = [];
   /** Per shape, the classes whose Nodes it may run on (resources aside). */
   private readonly allowed = new Map<string, readonly NodeClass[]>();
-  /** What spending changed, to be put back: position, resource, amount before (undefined: absent). */
-  private readonly journal: { pos: number; resource: string; before: bigint | undefined }[] = [];
 
   /** `rooms` in the order pods are placed in. */
   constructor(rooms: readonly CompiledCandidate[]) {
     this.rooms = [...rooms];
-    this.spendable = rooms.map(() => false);
     this.classOf = new Int32Array(rooms.length);
     this.slotOf = new Int32Array(rooms.length);
     const byKey = new Map<string, number>();
@@ -117,45 +90,50 @@ export class FreeRoom {
     return (this.rooms[pos] as CompiledCandidate).name;
   }
 
+  /**
+   * Places the pods, in the order given, each on the first Node (in order, not excluded)
+   * where it fits with the room the pods before it took; keeps that room spent when
+   * `commit`. Returns the pods that fit nowhere.
+   */
+  place(pods: readonly Movable[], exclude: (name: string) => boolean, commit: boolean): V1Pod[] {
+    // The room this call spends, apart: less than the tree's, so the tree only rules out Nodes still.
+    const spent: Spent = { at: [], rooms: [] };
+    const nowhere: V1Pod[] = [];
+    for (const m of pods) {
+      const pos = this.find(m, exclude, spent);
+      if (pos < 0) {
+        nowhere.push(m.pod);
+        continue;
+      }
+      const i = spent.at.indexOf(pos);
+      let room = spent.rooms[i];
+      if (room === undefined) {
+        const before = this.rooms[pos] as CompiledCandidate;
+        room = { ...before, free: new Map(before.free) };
+        spent.at.push(pos);
+        spent.rooms.push(room);
+      }
+      for (const [resource, amount] of m.req) room.free.set(resource, (room.free.get(resource) ?? 0n) - amount);
+    }
+    if (commit) {
+      spent.at.forEach((pos, i) => {
+        this.rooms[pos] = spent.rooms[i] as CompiledCandidate;
+        this.update(pos);
+      });
+    }
+    return nowhere;
+  }
+
   /** The first Node, in order, not excluded, where the pod fits now; -1 when there is none. */
-  find(m: Movable, exclude: (name: string) => boolean): number {
+  private find(m: Movable, exclude: (name: string) => boolean, spent: Spent): number {
     let best = -1;
     for (const cls of this.classesFor(m)) {
       const limit = best < 0 ? Infinity : best;
       if ((cls.positions[0] as number) >= limit) continue;
-      const slot = this.first(cls, 1, 0, cls.width, m, exclude, limit);
+      const slot = this.first(cls, 1, 0, cls.width, m, exclude, limit, spent);
       if (slot >= 0) best = cls.positions[slot] as number;
     }
     return best;
-  }
-
-  /** Takes the pod's requests from the Node's free room. */
-  spend(pos: number, req: ResourceList): void {
-    const room = this.own(pos);
-    for (const [resource, amount] of req) {
-      const before = room.free.get(resource);
-      this.journal.push({ pos, resource, before });
-      room.free.set(resource, (before ?? 0n) - amount);
-    }
-    this.update(pos);
-  }
-
-  /** A point to roll back to. */
-  mark(): number {
-    return this.journal.length;
-  }
-
-  /** Gives back the room spent since the mark. */
-  rollback(mark: number): void {
-    const touched = new Set<number>();
-    while (this.journal.length > mark) {
-      const { pos, resource, before } = this.journal.pop() as (typeof this.journal)[number];
-      const free = (this.rooms[pos] as Spendable).free;
-      if (before === undefined) free.delete(resource);
-      else free.set(resource, before);
-      touched.add(pos);
-    }
-    for (const pos of touched) this.update(pos);
   }
 
   private classesFor(m: Movable): readonly NodeClass[] {
@@ -171,31 +149,22 @@ export class FreeRoom {
   }
 
   /** The first slot under tree node `node` (covering slots lo..hi) where the pod fits, before position `limit`. */
-  private first(cls: NodeClass, node: number, lo: number, hi: number, m: Movable, exclude: (name: string) => boolean, limit: number): number {
+  private first(cls: NodeClass, node: number, lo: number, hi: number, m: Movable, exclude: (name: string) => boolean, limit: number, spent: Spent): number {
     if (lo >= cls.positions.length || (cls.positions[lo] as number) >= limit) return -1;
     for (let r = 0; r < INDEXED.length; r++) if (((cls.max[r] as Float64Array)[node] as number) < (m.need[r] as number)) return -1;
     if (hi - lo === 1) {
-      const room = this.rooms[cls.positions[lo] as number] as CompiledCandidate;
-      return !exclude(room.name) && fits(m.compiled, room) ? lo : -1;
+      const pos = cls.positions[lo] as number;
+      const room = spent.at.length > 0 ? (spent.rooms[spent.at.indexOf(pos)] ?? this.rooms[pos]) : this.rooms[pos];
+      return !exclude((room as CompiledCandidate).name) && fits(m.compiled, room as CompiledCandidate) ? lo : -1;
     }
     const mid = (lo + hi) >> 1;
-    const left = this.first(cls, 2 * node, lo, mid, m, exclude, limit);
-    return left >= 0 ? left : this.first(cls, 2 * node + 1, mid, hi, m, exclude, limit);
-  }
-
-  /** The Node's room as this plan spends it: its free amounts copied on the first spend. */
-  private own(pos: number): Spendable {
-    const room = this.rooms[pos] as CompiledCandidate;
-    if (this.spendable[pos]) return room as Spendable;
-    const copy: Spendable = { ...room, free: new Map(room.free) };
-    this.rooms[pos] = copy;
-    this.spendable[pos] = true;
-    return copy;
+    const left = this.first(cls, 2 * node, lo, mid, m, exclude, limit, spent);
+    return left >= 0 ? left : this.first(cls, 2 * node + 1, mid, hi, m, exclude, limit, spent);
   }
 
   private setLeaf(cls: NodeClass, slot: number, pos: number): void {
     const free = (this.rooms[pos] as CompiledCandidate).free;
-    INDEXED.forEach((r, i) => ((cls.max[i] as Float64Array)[cls.width + slot] = Number(free.get(r) ?? 0n)));
+    for (let r = 0; r < INDEXED.length; r++) (cls.max[r] as Float64Array)[cls.width + slot] = Number(free.get(INDEXED[r] as string) ?? 0n);
   }
 
   private update(pos: number): void {
@@ -203,7 +172,11 @@ export class FreeRoom {
     const slot = this.slotOf[pos] as number;
     this.setLeaf(cls, slot, pos);
     for (const tree of cls.max) {
-      for (let i = (cls.width + slot) >> 1; i >= 1; i >>= 1) tree[i] = Math.max(tree[2 * i] as number, tree[2 * i + 1] as number);
+      for (let i = (cls.width + slot) >> 1; i >= 1; i >>= 1) {
+        const max = Math.max(tree[2 * i] as number, tree[2 * i + 1] as number);
+        if (tree[i] === max) break; // nothing above changes either
+        tree[i] = max;
+      }
     }
   }
 }

@@ -1,8 +1,9 @@
 import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import type { ParsedMachine } from '../api/inventory.js';
 import { DRAINING_TAINT, type Disruption, type MachineStatus, type ScaleDown } from '../api/v1alpha1/baremetalautoscaler.js';
-import { candidateFromNode, compileCandidate, compilePod, formatResource, podRequests, type CompiledCandidate, type ResourceList } from '../scheduling/index.js';
-import { FreeRoom, movable, type Movable } from './free-room.js';
+import { candidateFromNode, compileCandidate, formatResource, podRequests, type CompiledCandidate } from '../scheduling/index.js';
+import { FreeRoom } from './free-room.js';
+import { moving, type Movable } from './placement.js';
 import { isMovable, nodeBlocker, podBlockers, podName, type Blocker } from './blockers.js';
 import { isDaemonSetPod, isMirrorPod, isNodeReady } from './observe.js';
 
@@ -138,39 +139,6 @@ function roomOf(n: PlacementNode): CompiledCandidate {
   return candidate;
 }
 
-/** Each cached pod compiled once as the planner moves it (cache objects are replaced, never changed). */
-const movableOf = new WeakMap<V1Pod, Movable>();
-
-/** Largest first: by cpu, then memory. */
-function bySize(a: { req: ResourceList }, b: { req: ResourceList }): number {
-  const d = (b.req.get('cpu') ?? 0n) - (a.req.get('cpu') ?? 0n);
-  if (d !== 0n) return d > 0n ? 1 : -1;
-  const m = (b.req.get('memory') ?? 0n) - (a.req.get('memory') ?? 0n);
-  return m > 0n ? 1 : m < 0n ? -1 : 0;
-}
-
-/**
- * Places the pods (largest first) on the Nodes in the index's order (fullest first), skipping
- * the excluded ones, first fit; keeps the room spent when `commit`, gives it back otherwise.
- * Returns the pods that fit nowhere.
- */
-function placeElsewhere(items: readonly Movable[], room: FreeRoom, exclude: (name: string) => boolean, commit: boolean): V1Pod[] {
-  const mark = room.mark();
-  const nowhere: V1Pod[] = [];
-  for (const it of [...items].sort(bySize)) {
-    const pos = room.find(it, exclude);
-    if (pos < 0) nowhere.push(it.pod);
-    else room.spend(pos, it.req);
-  }
-  if (!commit) room.rollback(mark);
-  return nowhere;
-}
-
-function unbound(pod: V1Pod): V1Pod {
-  const { nodeName: _n, ...spec } = pod.spec ?? { containers: [] };
-  return { ...pod, spec };
-}
-
 function describeNeeds(pod: V1Pod): string {
   const req = podRequests(pod);
   const parts = ['cpu', 'memory'].filter((r) => (req.get(r) ?? 0n) > 0n).map((r) => `${r} ${formatResource(r, req.get(r) ?? 0n)}`);
@@ -219,20 +187,15 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     const fb = b.free.get('cpu') ?? 0n;
     return fa < fb ? -1 : fa > fb ? 1 : a.name < b.name ? -1 : 1;
   });
-  const rooms = new FreeRoom(candidates);
-  // A bound pod's nodeName says where it runs now, not where its replacement may go.
-  const movables = (pods: readonly V1Pod[]): Movable[] =>
-    pods.map((pod) => {
-      let m = movableOf.get(pod);
-      if (m === undefined) movableOf.set(pod, (m = movable(pod, compilePod(unbound(pod)), podRequests(pod))));
-      return m;
-    });
+  // Built on the first placement: a plan where every machine is busy places nothing.
+  let index: FreeRoom | undefined;
+  const rooms = (): FreeRoom => (index ??= new FreeRoom(candidates));
 
   for (const r of input.ready) {
     const name = r.machine.name;
     const energy = input.energy?.(name);
     const u = utilization(r.node, r.pods);
-    const movable = r.pods.filter(isMovable);
+    const { pods: movable, largestFirst } = moving(r.pods);
     const plan: MachinePlan = { name, utilization: round(u.value), utilizationOf: u.of, blockers: [], podsToMove: movable.length };
     machines.set(name, plan);
     if (!scaleDown.enabled && !input.force) {
@@ -267,13 +230,12 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     const nb = nodeBlocker(r.node);
     if (nb) plan.blockers.push(nb);
     for (const p of movable) plan.blockers.push(...podBlockers(p, { pdbs: byNs.get(p.metadata?.namespace ?? '') ?? [], ...(input.ignoreBudgets ? { ignoreBudgets: true } : {}) }));
-    const items = movables(movable);
     if (!input.force) {
-      for (const p of placeElsewhere(items, rooms, (n) => n === name, false)) {
+      for (const p of rooms().place(largestFirst, (n) => n === name, false)) {
         plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podName(p)} fits on no other Ready Node${describeNeeds(p)}` });
       }
     }
-    if (plan.blockers.length === 0) eligible.push({ r, plan, movable: items });
+    if (plan.blockers.length === 0) eligible.push({ r, plan, movable: largestFirst });
   }
 
   // Ranking: highest power cost, most capacity freed, fewest power cycles in 24 hours (wear
@@ -317,7 +279,7 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     if (!input.force) {
       // The pods of the machines chosen before this one are placed first: room is spent once.
       const self = e.r.machine.name;
-      const nowhere = placeElsewhere(e.movable, rooms, (n) => n === self || chosen.has(n), true);
+      const nowhere = rooms().place(e.movable, (n) => n === self || chosen.has(n), true);
       if (nowhere.length > 0) {
         for (const p of nowhere) {
           e.plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podName(p)} fits on no other Ready Node once ${[...chosen].join(', ')} is drained${describeNeeds(p)}` });
