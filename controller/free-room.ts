@@ -57,6 +57,8 @@ export class FreeRoom {
   private readonly classes: NodeClass[] = [];
   /** Per shape, the classes whose Nodes it may run on (resources aside). */
   private readonly allowed = new Map<string, readonly NodeClass[]>();
+  /** Per signature of pods, where each went with nothing excluded, as long as no room is kept spent. */
+  private readonly trials = new Map<string, Int32Array>();
 
   /** `rooms` in the order pods are placed in. */
   constructor(rooms: readonly CompiledCandidate[]) {
@@ -96,15 +98,32 @@ export class FreeRoom {
    * `commit`. Returns the pods that fit nowhere.
    */
   place(pods: readonly Movable[], exclude: (name: string) => boolean, commit: boolean): V1Pod[] {
+    const at = this.run(pods, exclude, commit);
+    return pods.filter((_, i) => (at[i] as number) < 0).map((m) => m.pod);
+  }
+
+  /**
+   * place(pods, the Node named `self` excluded, nothing kept), shared by the machines whose
+   * pods are alike. Placed with nothing excluded, pods that land on no Node named `self`
+   * land where they would with it excluded, pod for pod; otherwise they are placed again.
+   */
+  trial(pods: readonly Movable[], signature: string, self: string): V1Pod[] {
+    let at = this.trials.get(signature);
+    if (at === undefined) this.trials.set(signature, (at = this.run(pods, () => false, false)));
+    for (const pos of at) if (pos >= 0 && this.name(pos) === self) return this.place(pods, (n) => n === self, false);
+    return pods.filter((_, i) => (at[i] as number) < 0).map((m) => m.pod);
+  }
+
+  /** Where each pod goes (a position, -1 for nowhere). */
+  private run(pods: readonly Movable[], exclude: (name: string) => boolean, commit: boolean): Int32Array {
     // The room this call spends, apart: less than the tree's, so the tree only rules out Nodes still.
     const spent: Spent = { at: [], rooms: [] };
-    const nowhere: V1Pod[] = [];
-    for (const m of pods) {
+    const targets = new Int32Array(pods.length);
+    for (let k = 0; k < pods.length; k++) {
+      const m = pods[k] as Movable;
       const pos = this.find(m, exclude, spent);
-      if (pos < 0) {
-        nowhere.push(m.pod);
-        continue;
-      }
+      targets[k] = pos;
+      if (pos < 0) continue;
       const i = spent.at.indexOf(pos);
       let room = spent.rooms[i];
       if (room === undefined) {
@@ -115,13 +134,14 @@ export class FreeRoom {
       }
       for (const [resource, amount] of m.req) room.free.set(resource, (room.free.get(resource) ?? 0n) - amount);
     }
-    if (commit) {
+    if (commit && spent.at.length > 0) {
       spent.at.forEach((pos, i) => {
         this.rooms[pos] = spent.rooms[i] as CompiledCandidate;
         this.update(pos);
       });
+      this.trials.clear();
     }
-    return nowhere;
+    return targets;
   }
 
   /** The first Node, in order, not excluded, where the pod fits now; -1 when there is none. */

@@ -22,6 +22,8 @@ export interface Movable {
   nameSensitive: boolean;
   /** The amounts of INDEXED the fit checks, -Infinity where it checks none. */
   need: readonly number[];
+  /** Equal keys: the same fit everywhere and the same room taken (the shape and the requests). */
+  key: string;
 }
 
 function movable(pod: V1Pod, compiled: CompiledPod, req: ResourceList): Movable {
@@ -36,13 +38,16 @@ function movable(pod: V1Pod, compiled: CompiledPod, req: ResourceList): Movable 
     const i = compiled.checkedResources.indexOf(r);
     return i < 0 ? -Infinity : Number(compiled.checkedAmounts[i]);
   });
-  return { pod, compiled, req, shape, nameSensitive, need };
+  const key = `${shape} ${[...req].map(([r, v]) => `${r}=${v}`).join(',')}`;
+  return { pod, compiled, req, shape, nameSensitive, need, key };
 }
 
 /** The pods a drain would move off one Node: as they are, and compiled, largest first. */
 export interface Moving {
   pods: V1Pod[];
   largestFirst: Movable[];
+  /** Equal signatures: placed alike, pod for pod (the pods' keys, largest first). */
+  signature: string;
 }
 
 /**
@@ -62,7 +67,8 @@ export function moving(pods: readonly V1Pod[]): Moving {
     if (m === undefined) movableOf.set(pod, (m = movable(pod, compilePod(unbound(pod)), podRequests(pod))));
     return m;
   });
-  movingOf.set(pods, (hit = { pods: moved, largestFirst: items.sort(bySize) }));
+  const largestFirst = items.sort(bySize);
+  movingOf.set(pods, (hit = { pods: moved, largestFirst, signature: largestFirst.map((m) => m.key).join('\n') }));
   return hit;
 }
 

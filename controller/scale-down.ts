@@ -195,7 +195,7 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     const name = r.machine.name;
     const energy = input.energy?.(name);
     const u = utilization(r.node, r.pods);
-    const { pods: movable, largestFirst } = moving(r.pods);
+    const { pods: movable, largestFirst, signature } = moving(r.pods);
     const plan: MachinePlan = { name, utilization: round(u.value), utilizationOf: u.of, blockers: [], podsToMove: movable.length };
     machines.set(name, plan);
     if (!scaleDown.enabled && !input.force) {
@@ -231,7 +231,7 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     if (nb) plan.blockers.push(nb);
     for (const p of movable) plan.blockers.push(...podBlockers(p, { pdbs: byNs.get(p.metadata?.namespace ?? '') ?? [], ...(input.ignoreBudgets ? { ignoreBudgets: true } : {}) }));
     if (!input.force) {
-      for (const p of rooms().place(largestFirst, (n) => n === name, false)) {
+      for (const p of rooms().trial(largestFirst, signature, name)) {
         plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podName(p)} fits on no other Ready Node${describeNeeds(p)}` });
       }
     }

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { moving } from '../../controller/placement.js';
 import { planScaleDown, type ScaleDownPlan } from '../../controller/scale-down.js';
 import { planScaleDownReference } from './scale-down-reference.js';
 import { randomScaleDownInput } from './scale-down-random.js';
@@ -16,7 +17,7 @@ interface Flat {
 const flat = (plan: ScaleDownPlan): Flat => ({ machines: [...plan.machines], drain: plan.drain, wakeAt: plan.wakeAt });
 
 /** What the seeds covered, so that a generator that stopped producing a case fails the test. */
-const seen = { fitsNowhere: 0, fitsNowhereOnceDrained: 0, next: 0, drains: 0, machines: 0 };
+const seen = { fitsNowhere: 0, fitsNowhereOnceDrained: 0, next: 0, drains: 0, machines: 0, alike: 0 };
 
 function count(plan: ScaleDownPlan): void {
   for (const m of plan.machines.values()) {
@@ -33,6 +34,8 @@ function count(plan: ScaleDownPlan): void {
 
 function compare(t: Test, seed: number, size: number, tight = false): void {
   const input = randomScaleDownInput(seed, size, tight);
+  const signatures = input.ready.map((r) => moving(r.pods)).filter((m) => m.largestFirst.length > 0).map((m) => m.signature);
+  seen.alike += signatures.length - new Set(signatures).size;
   // Alternate which side runs first, so that neither sees only warm memo tables.
   const referenceFirst = seed % 2 === 0;
   const expected = referenceFirst ? flat(planScaleDownReference(input)) : undefined;
@@ -62,4 +65,5 @@ t.test('the seeds cover pods that fit nowhere, choices and drains', async (t) =>
   t.ok(seen.fitsNowhereOnceDrained > 50, `${seen.fitsNowhereOnceDrained} pods fit nowhere once the chosen ones are drained`);
   t.ok(seen.next > 50, `${seen.next} machines chosen`);
   t.ok(seen.drains > 20, `${seen.drains} drains`);
+  t.ok(seen.alike > 200, `${seen.alike} machines with pods alike another's (placed once for both)`);
 });

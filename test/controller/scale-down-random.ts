@@ -103,6 +103,10 @@ function randomPod(rng: Random, node: string, names: readonly string[], i: numbe
   };
 }
 
+function replica(template: V1Pod, node: string, i: number): V1Pod {
+  return { ...template, metadata: { ...template.metadata, name: `${node}-r${i}`, uid: `${node}-r${i}` }, spec: { ...template.spec, containers: template.spec?.containers ?? [], nodeName: node } };
+}
+
 function randomNode(rng: Random, name: string, uniqueLabels: boolean): V1Node {
   const shape = rng.pick(SHAPES);
   const labels: Record<string, string> = { 'kubernetes.io/hostname': name, rack: String(rng.int(8)) };
@@ -149,6 +153,8 @@ function machineOf(rng: Random, name: string, node: V1Node): ParsedMachine {
 export function randomScaleDownInput(seed: number, size: number, tight = false): ScaleDownInput {
   const rng = seededRandom(seed);
   const uniqueLabels = rng.chance(0.2);
+  // Replicas: every Node runs the first few of the same pods, so that many machines' pods are alike.
+  const templates = rng.chance(0.3) ? Array.from({ length: 1 + rng.int(6) }, (_, i) => randomPod(rng, 'template', [`n${seed}-000`], i, rng.chance(0.8))) : undefined;
   const names = Array.from({ length: size }, (_, i) => `n${seed}-${String(i).padStart(3, '0')}`);
   const ready: ReadyMachine[] = [];
   const nodes: ScaleDownInput['nodes'] = [];
@@ -158,7 +164,9 @@ export function randomScaleDownInput(seed: number, size: number, tight = false):
   for (const name of names) {
     const node = randomNode(rng, name, uniqueLabels);
     const podCount = rng.int(Math.max(1, Math.round(12 * load))) + (rng.chance(load) ? rng.int(10) : 0);
-    const pods = Array.from({ length: podCount }, (_, i) => randomPod(rng, name, names, i, tight && rng.chance(0.95)));
+    const pods = templates
+      ? templates.slice(0, rng.int(templates.length + 1)).map((p, i) => replica(p, name, i))
+      : Array.from({ length: podCount }, (_, i) => randomPod(rng, name, names, i, tight && rng.chance(0.95)));
     nodes.push({ node, pods });
     if (rng.chance(0.15)) continue; // a Node that is not this autoscaler's
     const since = rng.pick([T0 - 3_600_000, T0 - 300_000, T0, NaN]);
