@@ -15,8 +15,8 @@ import { isDaemonSetPod, isMirrorPod, isNodeReady } from './observe.js';
  * A machine is a candidate when its utilisation (the larger of cpu and memory requested over
  * allocatable, DaemonSet and mirror pods ignored) has stayed under the threshold for
  * `unneededSeconds`, nothing on it blocks (see blockers.ts), and every pod it runs fits on the
- * other Ready Nodes' free room, placed largest first (the feasibility engine decides each
- * fit). A machine held by its break-even hold or at its daily power-cycle limit is not one
+ * other Ready Nodes' free room, placed largest first, first fit, fullest Node first (the
+ * feasibility engine decides each fit; free-room.ts finds the Node without a scan). A machine held by its break-even hold or at its daily power-cycle limit is not one
  * (controller/break-even.ts, wear.ts). Candidates are ranked: highest power cost, then most
  * capacity freed, then fewest power cycles in the last 24 hours, then fewest pods to move.
  * The first ones, as many as drain slots allow and as keep minMachines, become `Next`; a
