@@ -1,7 +1,9 @@
 import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import type { ParsedMachine } from '../api/inventory.js';
 import { DRAINING_TAINT, type Disruption, type MachineStatus, type ScaleDown } from '../api/v1alpha1/baremetalautoscaler.js';
-import { candidateFromNode, compileCandidate, compilePod, fits, formatResource, podRequests, type CompiledCandidate, type CompiledPod, type ResourceList } from '../scheduling/index.js';
+import { candidateFromNode, compileCandidate, formatResource, podRequests, type CompiledCandidate } from '../scheduling/index.js';
+import { FreeRoom } from './free-room.js';
+import { moving, type Movable } from './placement.js';
 import { isMovable, nodeBlocker, podBlockers, podName, type Blocker } from './blockers.js';
 import { isDaemonSetPod, isMirrorPod, isNodeReady } from './observe.js';
 
@@ -13,8 +15,8 @@ import { isDaemonSetPod, isMirrorPod, isNodeReady } from './observe.js';
  * A machine is a candidate when its utilisation (the larger of cpu and memory requested over
  * allocatable, DaemonSet and mirror pods ignored) has stayed under the threshold for
  * `unneededSeconds`, nothing on it blocks (see blockers.ts), and every pod it runs fits on the
- * other Ready Nodes' free room, placed largest first (the feasibility engine decides each
- * fit). A machine held by its break-even hold or at its daily power-cycle limit is not one
+ * other Ready Nodes' free room, placed largest first, first fit, fullest Node first (the
+ * feasibility engine decides each fit; free-room.ts finds the Node without a scan). A machine held by its break-even hold or at its daily power-cycle limit is not one
  * (controller/break-even.ts, wear.ts). Candidates are ranked: highest power cost, then most
  * capacity freed, then fewest power cycles in the last 24 hours, then fewest pods to move.
  * The first ones, as many as drain slots allow and as keep minMachines, become `Next`; a
@@ -129,72 +131,12 @@ function isMovableOrDeleting(p: V1Pod): boolean {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-/** A Node's free room as the planner spends it, pod by pod. */
-interface Room {
-  name: string;
-  /** The Node as the feasibility engine sees it; its `free` is what is left. */
-  candidate: CompiledCandidate;
-}
-
-function roomOf(n: PlacementNode): Room {
+function roomOf(n: PlacementNode): CompiledCandidate {
   const hit = roomsOf.get(n.pods);
-  if (hit !== undefined && hit.node === n.node) return { name: hit.candidate.name, candidate: hit.candidate };
+  if (hit !== undefined && hit.node === n.node) return hit.candidate;
   const candidate = compileCandidate(candidateFromNode(n.node, n.pods));
   roomsOf.set(n.pods, { node: n.node, candidate });
-  return { name: candidate.name, candidate };
-}
-
-/** A pod as the planner moves it: compiled once per plan. */
-interface Movable {
-  pod: V1Pod;
-  compiled: CompiledPod;
-  req: ResourceList;
-}
-
-/** Each cached pod compiled once as the planner moves it (cache objects are replaced, never changed). */
-const movableOf = new WeakMap<V1Pod, Movable>();
-
-/** Largest first: by cpu, then memory. */
-function bySize(a: { req: ResourceList }, b: { req: ResourceList }): number {
-  const d = (b.req.get('cpu') ?? 0n) - (a.req.get('cpu') ?? 0n);
-  if (d !== 0n) return d > 0n ? 1 : -1;
-  const m = (b.req.get('memory') ?? 0n) - (a.req.get('memory') ?? 0n);
-  return m > 0n ? 1 : m < 0n ? -1 : 0;
-}
-
-/**
- * Places the pods (largest first) on the rooms, in the order given (fullest first), skipping
- * the excluded ones, first fit; spends the room when `commit`. Returns the pods that fit
- * nowhere.
- */
-function placeElsewhere(items: readonly Movable[], rooms: readonly Room[], exclude: (name: string) => boolean, commit: boolean): V1Pod[] {
-  const spent = new Map<Room, CompiledCandidate>();
-  const nowhere: V1Pod[] = [];
-  for (const it of [...items].sort(bySize)) {
-    let placed: Room | undefined;
-    for (const r of rooms) {
-      if (exclude(r.name)) continue;
-      if (fits(it.compiled, spent.get(r) ?? r.candidate)) {
-        placed = r;
-        break;
-      }
-    }
-    if (!placed) {
-      nowhere.push(it.pod);
-      continue;
-    }
-    const before = spent.get(placed) ?? placed.candidate;
-    const free = new Map(before.free);
-    for (const [res, v] of it.req) free.set(res, (free.get(res) ?? 0n) - v);
-    spent.set(placed, { ...before, free });
-  }
-  if (commit) for (const [room, c] of spent) room.candidate = c;
-  return nowhere;
-}
-
-function unbound(pod: V1Pod): V1Pod {
-  const { nodeName: _n, ...spec } = pod.spec ?? { containers: [] };
-  return { ...pod, spec };
+  return candidate;
 }
 
 function describeNeeds(pod: V1Pod): string {
@@ -232,32 +174,28 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     list.push(b);
   }
 
-  // Rooms on every other Ready Node, one per Node: the fit of one machine's pods is checked
-  // against all of them but its own.
-  const rooms: Room[] = [];
+  // The free room of every other Ready Node, one per Node: the fit of one machine's pods is
+  // checked against all of them but its own.
+  const candidates: CompiledCandidate[] = [];
   for (const n of input.nodes) {
     if (!isNodeReady(n.node) || hasDrainingTaint(n.node)) continue;
-    rooms.push(roomOf(n));
+    candidates.push(roomOf(n));
   }
   // Fullest first (least free cpu), so that moved pods pack onto machines that stay on.
-  rooms.sort((a, b) => {
-    const fa = a.candidate.free.get('cpu') ?? 0n;
-    const fb = b.candidate.free.get('cpu') ?? 0n;
+  candidates.sort((a, b) => {
+    const fa = a.free.get('cpu') ?? 0n;
+    const fb = b.free.get('cpu') ?? 0n;
     return fa < fb ? -1 : fa > fb ? 1 : a.name < b.name ? -1 : 1;
   });
-  // A bound pod's nodeName says where it runs now, not where its replacement may go.
-  const movables = (pods: readonly V1Pod[]): Movable[] =>
-    pods.map((pod) => {
-      let m = movableOf.get(pod);
-      if (m === undefined) movableOf.set(pod, (m = { pod, compiled: compilePod(unbound(pod)), req: podRequests(pod) }));
-      return m;
-    });
+  // Built on the first placement: a plan where every machine is busy places nothing.
+  let index: FreeRoom | undefined;
+  const rooms = (): FreeRoom => (index ??= new FreeRoom(candidates));
 
   for (const r of input.ready) {
     const name = r.machine.name;
     const energy = input.energy?.(name);
     const u = utilization(r.node, r.pods);
-    const movable = r.pods.filter(isMovable);
+    const { pods: movable, largestFirst, signature } = moving(r.pods);
     const plan: MachinePlan = { name, utilization: round(u.value), utilizationOf: u.of, blockers: [], podsToMove: movable.length };
     machines.set(name, plan);
     if (!scaleDown.enabled && !input.force) {
@@ -292,13 +230,12 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     const nb = nodeBlocker(r.node);
     if (nb) plan.blockers.push(nb);
     for (const p of movable) plan.blockers.push(...podBlockers(p, { pdbs: byNs.get(p.metadata?.namespace ?? '') ?? [], ...(input.ignoreBudgets ? { ignoreBudgets: true } : {}) }));
-    const items = movables(movable);
     if (!input.force) {
-      for (const p of placeElsewhere(items, rooms, (n) => n === name, false)) {
+      for (const p of rooms().trial(largestFirst, signature, name)) {
         plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podName(p)} fits on no other Ready Node${describeNeeds(p)}` });
       }
     }
-    if (plan.blockers.length === 0) eligible.push({ r, plan, movable: items });
+    if (plan.blockers.length === 0) eligible.push({ r, plan, movable: largestFirst });
   }
 
   // Ranking: highest power cost, most capacity freed, fewest power cycles in 24 hours (wear
@@ -342,7 +279,7 @@ export function planScaleDown(input: ScaleDownInput): ScaleDownPlan {
     if (!input.force) {
       // The pods of the machines chosen before this one are placed first: room is spent once.
       const self = e.r.machine.name;
-      const nowhere = placeElsewhere(e.movable, rooms, (n) => n === self || chosen.has(n), true);
+      const nowhere = rooms().place(e.movable, (n) => n === self || chosen.has(n), true);
       if (nowhere.length > 0) {
         for (const p of nowhere) {
           e.plan.blockers.push({ kind: 'FitsNowhere', message: `pod ${podName(p)} fits on no other Ready Node once ${[...chosen].join(', ')} is drained${describeNeeds(p)}` });
