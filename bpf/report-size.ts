@@ -1,4 +1,5 @@
-import { MAX_REPORT_PODS, MAX_REPORT_PODS_BYTES, PodTrafficSchema, type PodTraffic } from '../api/v1alpha1/trafficreport.js';
+import type { PodTraffic } from '../api/v1alpha1/trafficreport.js';
+import { MAX_REPORT_PODS, MAX_REPORT_PODS_BYTES, TRAFFIC_MAX_LENGTH } from '../api/v1alpha1/traffic-names.js';
 
 /**
  * Keeps a TrafficReport within its size cap (api/v1alpha1/trafficreport.ts): at most
@@ -22,11 +23,11 @@ export interface CappedPods {
 }
 
 const MAX = {
-  uid: PodTrafficSchema.properties.uid.maxLength ?? 64,
-  namespace: PodTrafficSchema.properties.namespace.maxLength ?? 63,
-  name: PodTrafficSchema.properties.name.maxLength ?? 253,
-  ownerKind: PodTrafficSchema.properties.ownerKind.maxLength ?? 63,
-  ownerName: PodTrafficSchema.properties.ownerName.maxLength ?? 253,
+  uid: TRAFFIC_MAX_LENGTH.uid,
+  namespace: TRAFFIC_MAX_LENGTH.namespace,
+  name: TRAFFIC_MAX_LENGTH.name,
+  ownerKind: TRAFFIC_MAX_LENGTH.ownerKind,
+  ownerName: TRAFFIC_MAX_LENGTH.ownerName,
 };
 
 const tooLong = (s: string | undefined, max: number): boolean => s !== undefined && s.length > max;

@@ -1,6 +1,7 @@
 import { VERSION as BAMEL_VERSION } from '../api/version.js';
-import { GROUP, VERSION } from '../api/v1alpha1/baremetalautoscaler.js';
-import { TRAFFIC_API_VERSION, TRAFFIC_KIND, TRAFFIC_PLURAL, TrafficReportSpecSchema, type PodTraffic, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
+import { GROUP, VERSION } from '../api/v1alpha1/group.js';
+import type { PodTraffic, TrafficReport } from '../api/v1alpha1/trafficreport.js';
+import { TRAFFIC_API_VERSION, TRAFFIC_KIND, TRAFFIC_MAX_LENGTH, TRAFFIC_PLURAL } from '../api/v1alpha1/traffic-names.js';
 import { API_REQUEST_TIMEOUT_MS, kubeJson, type KubeEndpoint } from '../kube/kube-http.js';
 
 /**
@@ -65,7 +66,7 @@ export function reportBody(node: string, nodeUid: string | undefined, c: ReportC
       nodeName: node,
       observedAt: new Date(c.observedAt).toISOString(),
       intervalSeconds: c.intervalSeconds,
-      agent: `bamel-agent ${BAMEL_VERSION} on ${process.env.POD_NAME ?? node}`.slice(0, TrafficReportSpecSchema.properties.agent.maxLength),
+      agent: `bamel-agent ${BAMEL_VERSION} on ${process.env.POD_NAME ?? node}`.slice(0, TRAFFIC_MAX_LENGTH.agent),
       pods: c.pods,
       ...(c.omittedPods > 0 ? { omittedPods: c.omittedPods } : {}),
     },

@@ -12,8 +12,9 @@ export { ScaleDownSchema, ScaleUpSchema } from './scaling.js';
  * all derived from the schemas in this file.
  */
 
-export const GROUP = 'autoscaling.bamel.io';
-export const VERSION = 'v1alpha1';
+import { GROUP, VERSION } from './group.js';
+
+export { GROUP, VERSION } from './group.js';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'BareMetalAutoscaler';
 export const PLURAL = 'baremetalautoscalers';

@@ -1,6 +1,7 @@
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import { Type, type Static } from '@sinclair/typebox';
-import { GROUP, ObjectMetaSchema, VERSION } from './baremetalautoscaler.js';
+import { ObjectMetaSchema } from './baremetalautoscaler.js';
+import { MAX_REPORT_PODS, MAX_REPORT_PODS_BYTES, TRAFFIC_MAX_LENGTH as MAX } from './traffic-names.js';
 
 /**
  * TrafficReport, autoscaling.bamel.io/v1alpha1: what the eBPF agent of one node measured,
@@ -16,32 +17,27 @@ import { GROUP, ObjectMetaSchema, VERSION } from './baremetalautoscaler.js';
  * (or the report is getting old), so there is no spec/status split to keep.
  */
 
-export const TRAFFIC_KIND = 'TrafficReport';
-export const TRAFFIC_LIST_KIND = 'TrafficReportList';
-export const TRAFFIC_PLURAL = 'trafficreports';
-export const TRAFFIC_SINGULAR = 'trafficreport';
-export const TRAFFIC_SHORT_NAMES = ['tr'] as const;
-export const TRAFFIC_API_VERSION = `${GROUP}/${VERSION}`;
-
-/**
- * The size cap of a report. A Kubernetes object must fit in etcd's request limit (1.5 MiB by
- * default) with its managedFields (server-side apply lists every pod's key again), so a report
- * holds at most MAX_REPORT_PODS pods and its `pods` list at most MAX_REPORT_PODS_BYTES of
- * JSON. The schema enforces the count and every string's length; the agent keeps to both
- * bounds by leaving out the quietest pods and saying how many in `omittedPods`.
- */
-export const MAX_REPORT_PODS = 1000;
-export const MAX_REPORT_PODS_BYTES = 512 * 1024;
+export {
+  MAX_REPORT_PODS,
+  MAX_REPORT_PODS_BYTES,
+  TRAFFIC_API_VERSION,
+  TRAFFIC_KIND,
+  TRAFFIC_LIST_KIND,
+  TRAFFIC_MAX_LENGTH,
+  TRAFFIC_PLURAL,
+  TRAFFIC_SHORT_NAMES,
+  TRAFFIC_SINGULAR,
+} from './traffic-names.js';
 
 const rate = (what: string) => Type.Number({ minimum: 0, description: `${what} per second, averaged over the agent's poll interval.` });
 
 export const PodTrafficSchema = Type.Object(
   {
-    uid: Type.String({ maxLength: 64, description: 'The pod UID (from its cgroup path, under the systemd or the cgroupfs driver).' }),
-    namespace: Type.Optional(Type.String({ maxLength: 63, description: 'The pod namespace (absent while the agent has not seen the Pod object yet).' })),
-    name: Type.Optional(Type.String({ maxLength: 253, description: 'The pod name.' })),
-    ownerKind: Type.Optional(Type.String({ maxLength: 63, description: "Kind of the pod's controller (ReplicaSet, StatefulSet, ...)." })),
-    ownerName: Type.Optional(Type.String({ maxLength: 253, description: "Name of the pod's controller." })),
+    uid: Type.String({ maxLength: MAX.uid, description: 'The pod UID (from its cgroup path, under the systemd or the cgroupfs driver).' }),
+    namespace: Type.Optional(Type.String({ maxLength: MAX.namespace, description: 'The pod namespace (absent while the agent has not seen the Pod object yet).' })),
+    name: Type.Optional(Type.String({ maxLength: MAX.name, description: 'The pod name.' })),
+    ownerKind: Type.Optional(Type.String({ maxLength: MAX.ownerKind, description: "Kind of the pod's controller (ReplicaSet, StatefulSet, ...)." })),
+    ownerName: Type.Optional(Type.String({ maxLength: MAX.ownerName, description: "Name of the pod's controller." })),
     requestsPerSecond: rate('HTTP requests (HTTP/1.x request lines and HTTP/2 HEADERS frames on client streams) received'),
     http2RequestsPerSecond: rate('HTTP/2 requests received (part of requestsPerSecond)'),
     bytesPerSecond: rate('Bytes received and sent (IP packets, headers included)'),
@@ -55,10 +51,10 @@ export const PodTrafficSchema = Type.Object(
 
 export const TrafficReportSpecSchema = Type.Object(
   {
-    nodeName: Type.String({ maxLength: 253, description: 'The node the agent runs on (also the object name).' }),
-    observedAt: Type.String({ format: 'date-time', maxLength: 64, description: 'When the rates were measured.' }),
+    nodeName: Type.String({ maxLength: MAX.nodeName, description: 'The node the agent runs on (also the object name).' }),
+    observedAt: Type.String({ format: 'date-time', maxLength: MAX.observedAt, description: 'When the rates were measured.' }),
     intervalSeconds: Type.Number({ minimum: 0, description: 'The interval the rates are averaged over.' }),
-    agent: Type.Optional(Type.String({ maxLength: 253, description: 'The agent that wrote the report (pod name or host, and version).' })),
+    agent: Type.Optional(Type.String({ maxLength: MAX.agent, description: 'The agent that wrote the report (pod name or host, and version).' })),
     pods: Type.Array(PodTrafficSchema, {
       maxItems: MAX_REPORT_PODS,
       description: `Per pod with traffic: rates. Pods without any traffic in the interval are left out. At most ${MAX_REPORT_PODS} pods and ${MAX_REPORT_PODS_BYTES / 1024} KiB of JSON: beyond that the agent leaves out the pods with the least traffic (see omittedPods).`,

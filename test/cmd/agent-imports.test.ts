@@ -63,6 +63,7 @@ t.test('`bamel agent` loads no client-node: the CLI up to the kubeconfig', async
   t.ok(r.modules.some((u) => /\/bpf\/agent\.(ts|js)$/.test(u)), 'the agent module was loaded');
   t.ok(r.modules.some((u) => /\/kube\/informer\.(ts|js)$/.test(u)), 'the informer was loaded');
   t.same(disallowed(r), [], 'no client-node module beyond ApiException');
+  t.same(r.modules.filter((u) => u.includes('/node_modules/@sinclair/typebox/')).slice(0, 3), [], 'no TypeBox (the API schemas)');
   t.notOk(r.modules.some((u) => /\/(manager|controller|extender|webhook)\//.test(u) && !u.includes('/node_modules/')), "none of the manager's modules");
 });
 
@@ -91,4 +92,6 @@ t.test('the agent at work loads no client-node: Pod watch, poll, TrafficReport w
   t.equal(r.code, 0, r.stderr);
   t.ok(r.modules.some((u) => /\/bpf\/report-writer\.(ts|js)$/.test(u)), 'the report writer was loaded');
   t.same(disallowed(r), [], 'no client-node module beyond ApiException');
+  // The schemas are the manager's and the webhook's: the agent names the API from plain constants.
+  t.same(r.modules.filter((u) => u.includes('/node_modules/@sinclair/typebox/')).slice(0, 3), [], 'no TypeBox (the API schemas)');
 });
