@@ -23,22 +23,32 @@ const BASE = ['cpu', 'memory'] as const;
 const STAYS_ON_FLOOR = 5;
 const CANDIDATE_CEILING = 4;
 
-export function fullness(allocatable: ReadonlyResourceList, used: ReadonlyResourceList, requests: ReadonlyResourceList): number {
+export function fullness(
+  allocatable: ReadonlyResourceList,
+  used: ReadonlyResourceList,
+  requests: ReadonlyResourceList,
+  resources: readonly string[] = scoredResources(requests),
+): number {
   let sum = 0;
   let count = 0;
-  const add = (r: string): void => {
+  for (const r of resources) {
     const alloc = allocatable.get(r) ?? 0n;
-    if (alloc <= 0n) return;
+    if (alloc <= 0n) continue;
     const after = (used.get(r) ?? 0n) + (requests.get(r) ?? 0n);
     const ratio = Number(after) / Number(alloc);
     sum += Math.min(1, Math.max(0, ratio));
     count++;
-  };
-  for (const r of BASE) add(r);
-  for (const [r, v] of requests) {
-    if (v > 0n && r !== 'pods' && r !== 'cpu' && r !== 'memory') add(r);
   }
   return count === 0 ? 0 : sum / count;
+}
+
+/** R of fullness(): the same for every Node a request names, so worked out once per request. */
+export function scoredResources(requests: ReadonlyResourceList): string[] {
+  const out: string[] = [...BASE];
+  for (const [r, v] of requests) {
+    if (v > 0n && r !== 'pods' && r !== 'cpu' && r !== 'memory') out.push(r);
+  }
+  return out;
 }
 
 export function score(full: number, standing: Standing | undefined, refused: boolean): number {
