@@ -4,7 +4,7 @@ import { candidateFromNode, podRequests, type ReadonlyResourceList } from '../sc
 import { NodeTable } from './node-table.js';
 import { NodeUsage } from './node-usage.js';
 import { requestNodes, type ExtenderArgs, type ExtenderFilterResult, type HostPriority, type RequestNodes } from './protocol.js';
-import { fullness, score, scoredResources } from './score.js';
+import { baseAmounts, baseFullness, fullness, score, scoredResources } from './score.js';
 import { isDaemonSetPod, refusal, Standings, type Refusal, type WatchedCache } from './standings.js';
 
 /** The manager's caches the extender reads (Manager.stores): no API call per request. */
@@ -98,7 +98,10 @@ export class Extender {
   prioritize(args: ExtenderArgs): HostPriority[] {
     const { req, requests, exempt } = this.prepare(args);
     const resources = scoredResources(requests);
-    if (req.mode === 'names') return req.names.map((name) => ({ Host: name, Score: this.scoreByName(name, requests, resources, exempt) }));
+    if (req.mode === 'names') {
+      const scorer = this.scorer(requests, exempt);
+      return req.names.map((name) => ({ Host: name, Score: scorer(name) }));
+    }
     return req.nodes.map((node) => {
       const name = node.metadata?.name ?? '';
       const standing = this.standings.get(name);
@@ -112,10 +115,10 @@ export class Extender {
   prioritizeJson(args: ExtenderArgs): string {
     const { req, requests, exempt } = this.prepare(args);
     if (req.mode !== 'names') return JSON.stringify(this.prioritize(args));
-    const resources = scoredResources(requests);
+    const scorer = this.scorer(requests, exempt);
     let out = '';
     for (const name of req.names) {
-      out += `${out === '' ? '[' : ','}{"Host":${this.table.quote(name)},"Score":${this.scoreByName(name, requests, resources, exempt)}}`;
+      out += `${out === '' ? '[' : ','}{"Host":${this.table.record(name)?.quoted ?? JSON.stringify(name)},"Score":${scorer(name)}}`;
     }
     return out === '' ? '[]' : `${out}]`;
   }
@@ -138,11 +141,24 @@ export class Extender {
     return { passed, failed };
   }
 
-  private scoreByName(name: string, requests: ReadonlyResourceList, resources: readonly string[], exempt: boolean): number {
-    const refused = !exempt && this.table.refusal(name) !== undefined;
-    const allocatable = this.table.allocatableOf(name);
-    const full = allocatable === undefined ? 0 : fullness(allocatable, this.usage.usedOn(name), requests, resources);
-    return score(full, this.table.standing(name), refused);
+  /**
+   * The score of a Node by name for this request. A pod requesting only cpu and memory (most)
+   * is scored over numbers kept per Node (score.ts baseFullness); any other, or an amount
+   * too large to be an exact number, over the resource lists.
+   */
+  private scorer(requests: ReadonlyResourceList, exempt: boolean): (name: string) => number {
+    const resources = scoredResources(requests);
+    const base = resources.length === 2 ? baseAmounts(requests) : undefined;
+    return (name) => {
+      const refused = !exempt && this.table.refusal(name) !== undefined;
+      const record = this.table.record(name);
+      let full = 0;
+      if (record !== undefined) {
+        const fast = base === undefined ? undefined : baseFullness(record.base, this.usage.baseUsedOn(name), base);
+        full = fast ?? fullness(record.allocatable, this.usage.usedOn(name), requests, resources);
+      }
+      return score(full, this.table.standing(name), refused);
+    };
   }
 
   private observe(counts: ReadonlyMap<Refusal['kind'], number>): void {

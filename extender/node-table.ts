@@ -1,5 +1,6 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { candidateFromNode, type ReadonlyResourceList } from '../scheduling/index.js';
+import { baseAmounts, type BaseAmounts } from './score.js';
 import { drainingTaint, refusalOf, type Refusal, type Standing, type Standings, type WatchedCache } from './standings.js';
 
 /**
@@ -11,10 +12,18 @@ import { drainingTaint, refusalOf, type Refusal, type Standing, type Standings, 
  * standings or a Node's taint changed (drains: rare), from the standings and the tainted
  * Nodes only (O(machines), not O(Nodes)).
  */
+/** What prioritize reads of a Node, worked out when the Node changes. */
+export interface NodeRecord {
+  /** The name as a JSON string: every answer writes it. */
+  quoted: string;
+  allocatable: ReadonlyResourceList;
+  /** allocatable's cpu and memory as numbers (score.ts baseFullness). */
+  base: BaseAmounts;
+}
+
 export class NodeTable {
   private readonly tainted = new Set<string>();
-  private readonly allocatable = new Map<string, ReadonlyResourceList>();
-  private readonly quoted = new Map<string, string>();
+  private readonly records = new Map<string, NodeRecord>();
   private refusals = new Map<string, Refusal>();
   /** The standings version the refusals were built from; -1 after a taint changed. */
   private builtFrom = -1;
@@ -41,21 +50,16 @@ export class NodeTable {
     return this.standings.get(name);
   }
 
-  /** The Node's allocatable resources; undefined for a name no Node in the cache has. */
-  allocatableOf(name: string): ReadonlyResourceList | undefined {
-    return this.allocatable.get(name);
-  }
-
-  /** The name as a JSON string (kept per Node: every answer writes it). */
-  quote(name: string): string {
-    return this.quoted.get(name) ?? JSON.stringify(name);
+  /** The Node's record; undefined for a name no Node in the cache has. */
+  record(name: string): NodeRecord | undefined {
+    return this.records.get(name);
   }
 
   private set(node: V1Node): void {
     const name = node.metadata?.name;
     if (!name) return;
-    this.allocatable.set(name, candidateFromNode(node).allocatable);
-    if (!this.quoted.has(name)) this.quoted.set(name, JSON.stringify(name));
+    const allocatable = candidateFromNode(node).allocatable;
+    this.records.set(name, { quoted: this.records.get(name)?.quoted ?? JSON.stringify(name), allocatable, base: baseAmounts(allocatable) });
     const tainted = drainingTaint(node) !== undefined;
     if (tainted === this.tainted.has(name)) return;
     if (tainted) this.tainted.add(name);
@@ -64,8 +68,7 @@ export class NodeTable {
   }
 
   private remove(name: string): void {
-    this.allocatable.delete(name);
-    this.quoted.delete(name);
+    this.records.delete(name);
     if (this.tainted.delete(name)) this.builtFrom = -1;
   }
 

@@ -2,7 +2,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import t from 'tap';
 import { DRAINING_TAINT, type MachineStatus } from '../../api/v1alpha1/baremetalautoscaler.js';
 import type { ExtenderArgs } from '../../extender/protocol.js';
-import { fullness, score } from '../../extender/score.js';
+import { baseAmounts, baseFullness, fullness, score } from '../../extender/score.js';
 import { refusal, Standings } from '../../extender/standings.js';
 import { candidateFromNode, isTerminated, podRequests, type ResourceList } from '../../scheduling/index.js';
 import { autoscaler, boundPod, fixture, fixtureText, rig } from './fixtures.js';
@@ -18,11 +18,12 @@ function random(seed: number): () => number {
   };
 }
 
+/** cpu 0 makes a Node of 40Pi memory: more bytes than a number holds exactly (scored over bigints). */
 function node(name: string, tainted: boolean, cpu: number): V1Node {
   return {
     metadata: { name, resourceVersion: String(Math.random()) },
     spec: tainted ? { taints: [{ key: DRAINING_TAINT, value: 'true', effect: 'NoSchedule' }] } : {},
-    status: { allocatable: { cpu: String(cpu), memory: `${cpu * 4}Gi`, pods: '110' } },
+    status: { allocatable: { cpu: String(cpu), memory: cpu === 0 ? '40Pi' : `${cpu * 4}Gi`, pods: '110', ...(cpu >= 16 ? { 'example.com/gpu': '2' } : {}) } },
   };
 }
 
@@ -35,8 +36,13 @@ t.test('the answers kept per Node equal the answers worked out from the caches a
   const r = rig({ nodes: names.slice(0, 30).map((n, i) => node(n, i % 9 === 0, 8 + (i % 3) * 8)) });
   // The oracle: the former per-request reading of the caches (standings.ts refusal over the Node object).
   const standings = new Standings(r.autoscalers);
-  const pod = fixture('filter-names-deployment').Pod;
-  const requests = podRequests(pod);
+  // The captured pod (cpu and memory: scored over numbers) and one asking for a GPU too.
+  const plain = fixture('filter-names-deployment').Pod;
+  const gpu = fixture('filter-names-deployment').Pod;
+  const container = gpu.spec?.containers[0];
+  if (container) container.resources = { requests: { cpu: '2', memory: '1Gi', 'example.com/gpu': '1' } };
+  let pod = plain;
+  let requests = podRequests(pod);
   const expected = (asked: string[]): { passed: string[]; failed: Record<string, string>; scores: number[] } => {
     const failed: Record<string, string> = {};
     const passed: string[] = [];
@@ -59,7 +65,7 @@ t.test('the answers kept per Node equal the answers worked out from the caches a
   for (let step = 0; step < 300; step++) {
     const change = rand();
     const name = pick(names);
-    if (change < 0.3) r.nodes.put(node(name, rand() < 0.3, pick([4, 8, 16, 32])));
+    if (change < 0.3) r.nodes.put(node(name, rand() < 0.3, pick([0, 4, 8, 16, 32])));
     else if (change < 0.4) {
       const n = r.nodes.get(name);
       if (n) r.nodes.remove(n);
@@ -76,6 +82,8 @@ t.test('the answers kept per Node equal the answers worked out from the caches a
     } else if (change < 0.9) r.pods.put(boundPod(`p-${Math.floor(rand() * 60)}`, name, pick(['500m', '1', '3']), pick(['1Gi', '3Gi'])));
     else r.pods.remove(boundPod(`p-${Math.floor(rand() * 60)}`, name, '1', '1Gi'));
 
+    pod = rand() < 0.5 ? plain : gpu;
+    requests = podRequests(pod);
     const asked = names.filter(() => rand() < 0.6);
     const args: ExtenderArgs = { Pod: pod, NodeNames: asked };
     const want = expected(asked);
@@ -96,6 +104,22 @@ t.test('the answers kept per Node equal the answers worked out from the caches a
     }
   }
   t.pass('300 changes, every answer the same');
+});
+
+t.test('cpu and memory over numbers: the fullness of the bigints, and no answer where a number is not exact', async (t) => {
+  const list = (cpu: bigint, memory: bigint): Map<string, bigint> => new Map([['cpu', cpu], ['memory', memory]]);
+  const cases: [bigint, bigint, bigint, bigint, bigint, bigint][] = [
+    [32000n, 128n * 2n ** 30n, 300n, 2n ** 28n, 100n, 2n ** 27n],
+    [0n, 2n ** 30n, 0n, 0n, 0n, 1n],
+    [3n, 7n, 1n, 5n, 1n, 3n],
+    [1000n, 1000n, 999n, 0n, 5n, 0n],
+    [2n ** 53n - 1n, 2n ** 53n - 1n, 2n ** 52n, 3n, 2n ** 52n + 7n, 1n],
+  ];
+  for (const [ac, am, uc, um, rc, rm] of cases) {
+    const want = fullness(list(ac, am), list(uc, um), list(rc, rm));
+    t.equal(baseFullness(baseAmounts(list(ac, am)), baseAmounts(list(uc, um)), baseAmounts(list(rc, rm))), want, `${ac} ${am} ${uc} ${um} ${rc} ${rm}`);
+  }
+  t.equal(baseFullness(baseAmounts(list(8n, 2n ** 60n)), baseAmounts(list(0n, 0n)), baseAmounts(list(1n, 1n))), undefined, 'more than 2^53 bytes: no number');
 });
 
 t.test('captured requests: the bytes sent are JSON.stringify of the answers, in both modes', async (t) => {
