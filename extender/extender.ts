@@ -89,8 +89,9 @@ export class Extender {
 
   /** filter() as the JSON kube-scheduler reads, the same bytes as JSON.stringify of it. */
   filterJson(args: ExtenderArgs): string {
+    if ((args.NodeNames ?? null) === null) return JSON.stringify(this.filter(args));
     const { req, exempt } = this.prepare(args);
-    if (req.mode !== 'names') return JSON.stringify(this.filter(args));
+    if (req.mode !== 'names') throw new Error('unreachable: NodeNames is set');
     const { passed, failed } = this.filterNames(req.names, exempt);
     return `{"NodeNames":${JSON.stringify(passed)},"FailedNodes":{},"FailedAndUnresolvableNodes":${JSON.stringify(failed)},"Error":""}`;
   }
@@ -113,8 +114,9 @@ export class Extender {
 
   /** prioritize() as the JSON kube-scheduler reads, the same bytes as JSON.stringify of it. */
   prioritizeJson(args: ExtenderArgs): string {
+    if ((args.NodeNames ?? null) === null) return JSON.stringify(this.prioritize(args));
     const { req, requests, exempt } = this.prepare(args);
-    if (req.mode !== 'names') return JSON.stringify(this.prioritize(args));
+    if (req.mode !== 'names') throw new Error('unreachable: NodeNames is set');
     const scorer = this.scorer(requests, exempt);
     let out = '';
     for (const name of req.names) {
