@@ -20,7 +20,8 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type * as k8s from '@kubernetes/client-node';
 import { ResourceInformer } from '../kube/informer.js';
-import { kwokNode, localCluster, testNamespace, waitFor } from '../test/integration/helpers/cluster.js';
+import { join } from 'node:path';
+import { kubectl, kwokNode, localCluster, repoRoot, testNamespace, waitFor } from '../test/integration/helpers/cluster.js';
 import { heldLease, startSecondScheduler } from '../test/integration/helpers/extender.js';
 import { startManager } from '../test/integration/helpers/manager.js';
 import { freeTcpPort } from '../test/helpers/ports.js';
@@ -85,6 +86,10 @@ async function main(): Promise<void> {
   const label = `bench-extender=${id}`;
   const port = await freeTcpPort();
   const address = `127.0.0.1:${port}`;
+  // The manager's autoscaler informer needs the CRD; without it the extender answers 503
+  // (caches not synced) and kube-scheduler goes on without it: nothing would be measured.
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'config/crd/bases')]);
+  await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', 'crd/baremetalautoscalers.autoscaling.bamel.io']);
   await heldLease(ns, 'bamel-bench');
   const manager = startManager(['--namespace', ns, '--leader-elect', '--leader-election-id', 'bamel-bench', '--autoscaler-selector', `bench=${id}`, '--extender-bind-address', address]);
   t.teardown(() => manager.stop());
@@ -209,6 +214,8 @@ async function main(): Promise<void> {
   }
 
   const histogram = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+  const refused = [...histogram.matchAll(/^bamel_extender_requests_total\{[^}]*code="(?!200")\d+"[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  if (refused > 0) throw new Error(`the extender answered ${refused} of kube-scheduler's requests with an error: the "with" figures are not the extender's`);
 
   // (b) filter latency with every Node of the cluster in the request.
   const allNodes = (await core.listNode({ labelSelector: label })).items;
