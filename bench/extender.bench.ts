@@ -11,11 +11,17 @@
 // (b) filter latency at 5,000 Nodes, p50 / p99, asked as kube-scheduler would with every
 //     Node in the request (it sends only the Nodes its own filters passed, at most
 //     percentageOfNodesToScore of them: this is the worst case), in both nodeCacheCapable
-//     modes, and the manager's own histogram for the requests of run (a).
+//     modes, and the manager's own histogram for the requests of run (a);
+// (c) where the CPU goes in (a): the manager's and that kube-scheduler's CPU time (user +
+//     system, /proc/PID/stat) per pod: the manager's from just before the scheduler starts to the
+//     last binding, the scheduler's whole life (its start-up, the same in both, included), with
+//     and without the extender (their difference is what the extender costs).
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type * as k8s from '@kubernetes/client-node';
 import { ResourceInformer } from '../kube/informer.js';
-import { kwokNode, localCluster, testNamespace, waitFor } from '../test/integration/helpers/cluster.js';
+import { join } from 'node:path';
+import { kubectl, kwokNode, localCluster, repoRoot, testNamespace, waitFor } from '../test/integration/helpers/cluster.js';
 import { heldLease, startSecondScheduler } from '../test/integration/helpers/extender.js';
 import { startManager } from '../test/integration/helpers/manager.js';
 import { freeTcpPort } from '../test/helpers/ports.js';
@@ -33,6 +39,18 @@ const LATENCY_REQUESTS = Number(flag('latency-requests', '200'));
 /** Alternated with/without pairs per size; the ratio reported is their median. */
 const REPEATS = Number(flag('repeats', '3'));
 const log = (m: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+
+/** A process's CPU time so far (user + system) in ms, from /proc; 0 when it is gone. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+const TICKS_PER_SECOND = 100;
 
 /** Runs fn over items, `limit` at a time. */
 async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
@@ -68,6 +86,10 @@ async function main(): Promise<void> {
   const label = `bench-extender=${id}`;
   const port = await freeTcpPort();
   const address = `127.0.0.1:${port}`;
+  // The manager's autoscaler informer needs the CRD; without it the extender answers 503
+  // (caches not synced) and kube-scheduler goes on without it: nothing would be measured.
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'config/crd/bases')]);
+  await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', 'crd/baremetalautoscalers.autoscaling.bamel.io']);
   await heldLease(ns, 'bamel-bench');
   const manager = startManager(['--namespace', ns, '--leader-elect', '--leader-election-id', 'bamel-bench', '--autoscaler-selector', `bench=${id}`, '--extender-bind-address', address]);
   t.teardown(() => manager.stop());
@@ -99,7 +121,7 @@ async function main(): Promise<void> {
   };
 
   /** N pods for a scheduler not running yet; then the scheduler; first to last binding. */
-  const measure = async (variant: 'with' | 'without', size: number): Promise<number> => {
+  const measure = async (variant: 'with' | 'without', size: number): Promise<{ rate: number; managerCpuMsPerPod: number; schedulerCpuMsPerPod: number }> => {
     const schedulerName = `bench-${variant}-${size}-${id}`;
     const names = Array.from({ length: PODS }, (_, i) => `${variant}-${size}-${i}`);
     await pool(names, 24, (name) =>
@@ -136,42 +158,64 @@ async function main(): Promise<void> {
     t.teardown(() => informer.stop());
     await waitFor('the pod informer synced', 60_000, async () => informer.hasSynced(), 50);
     log(`${PODS} pods waiting for ${schedulerName}`);
+    const managerCpu0 = cpuMs(manager.child.pid);
     const scheduler = startSecondScheduler(schedulerName, { extender: variant === 'with', extenderAddress: address });
     await scheduler.started;
     const progress = setInterval(() => log(`${schedulerName}: ${seen.size} of ${PODS} bound`), 10_000);
     const timeout = new Promise<void>((_, reject) => setTimeout(() => reject(new Error(`${schedulerName}: only ${seen.size} of ${PODS} pods bound in 10 min`)), 600_000));
     await Promise.race([done, timeout]).finally(() => clearInterval(progress));
+    const managerCpuMsPerPod = (cpuMs(manager.child.pid) - managerCpu0) / PODS;
+    const schedulerCpuMsPerPod = cpuMs(scheduler.child.pid) / PODS;
     await scheduler.stop();
     await informer.stop();
     bindings.sort((a, b) => a - b);
     const span = ((bindings.at(-1) ?? 0) - (bindings[0] ?? 0)) / 1000;
     const rate = (PODS - 1) / span;
-    log(`${variant} the extender, ${size} Nodes (${await readyNodes()} Ready): ${PODS} pods in ${span.toFixed(2)} s = ${rate.toFixed(1)} pods/s`);
+    log(`${variant} the extender, ${size} Nodes (${await readyNodes()} Ready): ${PODS} pods in ${span.toFixed(2)} s = ${rate.toFixed(1)} pods/s; CPU per pod: manager ${managerCpuMsPerPod.toFixed(2)} ms, kube-scheduler ${schedulerCpuMsPerPod.toFixed(2)} ms`);
     await retry('deleting the pods', () => core.deleteCollectionNamespacedPod({ namespace: ns, labelSelector: `run=${schedulerName}`, gracePeriodSeconds: 0 }));
     await waitFor('bench pods gone', 300_000, async () => (await core.listNamespacedPod({ namespace: ns, labelSelector: `run=${schedulerName}` })).items.length === 0, 1000);
-    return rate;
+    return { rate, managerCpuMsPerPod, schedulerCpuMsPerPod };
   };
 
   const rows: string[][] = [];
-  const sizes: { nodes: number; withoutPodsPerSecond: number; withPodsPerSecond: number; ratio: number; ratios: number[] }[] = [];
+  const cpuRows: string[][] = [];
+  const sizes: {
+    nodes: number;
+    withoutPodsPerSecond: number;
+    withPodsPerSecond: number;
+    ratio: number;
+    ratios: number[];
+    cpuMsPerPod: { managerWithout: number; managerWith: number; schedulerWithout: number; schedulerWith: number };
+  }[] = [];
   for (const size of SIZES) {
     await addNodes(size);
     const pairs: { without: number; with: number }[] = [];
+    const cpu = { managerWithout: [] as number[], managerWith: [] as number[], schedulerWithout: [] as number[], schedulerWith: [] as number[] };
     for (let r = 0; r < REPEATS; r++) {
       // Alternate the order so that a slow-down over the run does not favour one side.
       const order: ('with' | 'without')[] = r % 2 === 0 ? ['without', 'with'] : ['with', 'without'];
       const rates: Record<string, number> = {};
-      for (const v of order) rates[v] = await measure(v, size);
+      for (const v of order) {
+        const m = await measure(v, size);
+        rates[v] = m.rate;
+        (v === 'with' ? cpu.managerWith : cpu.managerWithout).push(m.managerCpuMsPerPod);
+        (v === 'with' ? cpu.schedulerWith : cpu.schedulerWithout).push(m.schedulerCpuMsPerPod);
+      }
       pairs.push({ without: rates.without ?? 0, with: rates.with ?? 0 });
     }
     const ratios = pairs.map((p) => p.with / p.without);
     const mid = pairs[medianIndex(ratios)] ?? { without: 0, with: 0 };
     const ratio = mid.with / mid.without;
-    sizes.push({ nodes: size, withoutPodsPerSecond: round(mid.without), withPodsPerSecond: round(mid.with), ratio: round(ratio), ratios: ratios.map(round) });
+    const med = (xs: number[]): number => round(xs[medianIndex(xs)] ?? 0);
+    const cpuMsPerPod = { managerWithout: med(cpu.managerWithout), managerWith: med(cpu.managerWith), schedulerWithout: med(cpu.schedulerWithout), schedulerWith: med(cpu.schedulerWith) };
+    sizes.push({ nodes: size, withoutPodsPerSecond: round(mid.without), withPodsPerSecond: round(mid.with), ratio: round(ratio), ratios: ratios.map(round), cpuMsPerPod });
     rows.push([String(size), mid.without.toFixed(1), mid.with.toFixed(1), ratio.toFixed(2), ratios.map((x) => x.toFixed(2)).join(' ')]);
+    cpuRows.push([String(size), ...Object.values(cpuMsPerPod).map((x) => ms(x))]);
   }
 
   const histogram = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+  const refused = [...histogram.matchAll(/^bamel_extender_requests_total\{[^}]*code="(?!200")\d+"[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  if (refused > 0) throw new Error(`the extender answered ${refused} of kube-scheduler's requests with an error: the "with" figures are not the extender's`);
 
   // (b) filter latency with every Node of the cluster in the request.
   const allNodes = (await core.listNode({ labelSelector: label })).items;
@@ -195,6 +239,8 @@ async function main(): Promise<void> {
 
   process.stdout.write(`\n(a) pods scheduled per second by kube-scheduler v1.36, ${PODS} pods per measurement, same kwok Nodes\n`);
   process.stdout.write(`${table(['Nodes', 'without extender (pods/s)', 'with extender (pods/s)', `ratio with/without (median of ${REPEATS})`, 'every ratio'], rows)}\n`);
+  process.stdout.write(`\n(c) CPU time per pod scheduled (median of ${REPEATS}), manager and kube-scheduler\n`);
+  process.stdout.write(`${table(['Nodes', 'manager without', 'manager with', 'kube-scheduler without', 'kube-scheduler with'], cpuRows)}\n`);
   process.stdout.write(`\n(b) filter latency at ${allNodes.length} Nodes, every Node in the request (client-side, HTTP on loopback)\n`);
   process.stdout.write(
     `${table(

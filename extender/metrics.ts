@@ -34,7 +34,7 @@ export class ExtenderMetrics implements FilterObserver {
     });
   }
 
-  refused(kind: Refusal['kind']): void {
-    this.refusedNodes.inc({ reason: kind });
+  refused(kind: Refusal['kind'], count = 1): void {
+    this.refusedNodes.inc({ reason: kind }, count);
   }
 }

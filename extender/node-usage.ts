@@ -1,5 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { isTerminated, podRequests, type ReadonlyResourceList, type ResourceList } from '../scheduling/index.js';
+import { baseAmounts, type BaseAmounts } from './score.js';
 import type { WatchedCache } from './standings.js';
 
 interface Contribution {
@@ -17,6 +18,8 @@ interface Contribution {
 export class NodeUsage {
   private readonly byPod = new Map<string, Contribution>();
   private readonly byNode = new Map<string, ResourceList>();
+  /** cpu and memory of byNode as numbers (score.ts BaseAmounts), redone when a sum changes. */
+  private readonly baseByNode = new Map<string, BaseAmounts>();
 
   constructor(pods?: WatchedCache<V1Pod>) {
     if (pods === undefined) return;
@@ -42,6 +45,7 @@ export class NodeUsage {
     let sum = this.byNode.get(node);
     if (sum === undefined) this.byNode.set(node, (sum = new Map<string, bigint>()));
     for (const [r, v] of requests) sum.set(r, (sum.get(r) ?? 0n) + v);
+    this.baseByNode.set(node, baseAmounts(sum));
   }
 
   remove(key: string): void {
@@ -56,15 +60,24 @@ export class NodeUsage {
     return this.byNode.get(node) ?? EMPTY;
   }
 
+  /** usedOn()'s cpu and memory as numbers (NaN where not exact). */
+  baseUsedOn(node: string): BaseAmounts {
+    return this.baseByNode.get(node) ?? NOTHING;
+  }
+
   private subtract(c: Contribution): void {
     const sum = this.byNode.get(c.node);
     if (sum === undefined) return;
     for (const [r, v] of c.requests) sum.set(r, (sum.get(r) ?? 0n) - v);
-    if ([...sum.values()].every((v) => v === 0n)) this.byNode.delete(c.node);
+    if ([...sum.values()].every((v) => v === 0n)) {
+      this.byNode.delete(c.node);
+      this.baseByNode.delete(c.node);
+    } else this.baseByNode.set(c.node, baseAmounts(sum));
   }
 }
 
 const EMPTY: ReadonlyResourceList = new Map();
+const NOTHING: BaseAmounts = { cpu: 0, memory: 0 };
 
 function keyOf(pod: V1Pod): string {
   return pod.metadata?.uid ?? `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;

@@ -21,6 +21,7 @@ export const EXTENDER_BODY_LIMIT = 64 * 1024 * 1024;
 
 export const EXTENDER_PREFIX = '/extender';
 const VERBS = ['filter', 'prioritize'] as const;
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
  * The extender's HTTP server: `POST /extender/filter` and `POST /extender/prioritize`, the
@@ -74,8 +75,10 @@ export function buildExtenderServer(opts: ExtenderServerOptions): FastifyInstanc
     opts.metrics.latency.observe({ verb }, reply.elapsedTime / 1000);
   });
 
+  // The answers are written as JSON by the extender (a list of names or of scores, built
+  // without an object per Node), so fastify sends the string as it is.
   const schema = { body: ExtenderArgsSchema };
-  app.post(`${EXTENDER_PREFIX}/filter`, { schema }, async (req) => opts.extender.filter(req.body as ExtenderArgs));
-  app.post(`${EXTENDER_PREFIX}/prioritize`, { schema }, async (req) => opts.extender.prioritize(req.body as ExtenderArgs));
+  app.post(`${EXTENDER_PREFIX}/filter`, { schema }, async (req, reply) => reply.type(JSON_TYPE).send(opts.extender.filterJson(req.body as ExtenderArgs)));
+  app.post(`${EXTENDER_PREFIX}/prioritize`, { schema }, async (req, reply) => reply.type(JSON_TYPE).send(opts.extender.prioritizeJson(req.body as ExtenderArgs)));
   return app;
 }

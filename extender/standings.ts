@@ -48,6 +48,7 @@ function weight(s: Standing): number {
 export class Standings {
   private byMachine = new Map<string, Standing>();
   private dirty = true;
+  private builds = 0;
 
   constructor(private readonly autoscalers: WatchedCache<BareMetalAutoscaler>) {
     const changed = (): void => {
@@ -63,8 +64,21 @@ export class Standings {
     return this.byMachine.get(machine);
   }
 
+  /** Counts the rebuilds: what was derived from the standings is stale when it moved. */
+  version(): number {
+    if (this.dirty) this.rebuild();
+    return this.builds;
+  }
+
+  /** Every machine an autoscaler lists, with its strongest standing. */
+  entries(): IterableIterator<[string, Standing]> {
+    if (this.dirty) this.rebuild();
+    return this.byMachine.entries();
+  }
+
   private rebuild(): void {
     this.dirty = false;
+    this.builds++;
     const next = new Map<string, Standing>();
     for (const a of this.autoscalers.list()) {
       for (const m of a.status?.machines ?? []) {
@@ -94,6 +108,11 @@ export function drainingTaint(node: V1Node | undefined): { value?: string; effec
  * event ("0/5 nodes are available: 2 bamel: ...").
  */
 export function refusal(standing: Standing | undefined, node: V1Node | undefined): Refusal | undefined {
+  return refusalOf(standing, drainingTaint(node) !== undefined);
+}
+
+/** refusal() with the Node reduced to what it depends on: whether it has the draining taint. */
+export function refusalOf(standing: Standing | undefined, hasDrainingTaint: boolean): Refusal | undefined {
   const why = standing?.reason !== undefined ? `: ${standing.reason}` : '';
   if (standing !== undefined) {
     const kind = REFUSING_PHASES.get(standing.phase);
@@ -111,8 +130,7 @@ export function refusal(standing: Standing | undefined, node: V1Node | undefined
       return { kind: 'DrainNext', message: `bamel: machine is chosen to be drained next (autoscaler ${standing.autoscaler}${why})` };
     }
   }
-  const taint = drainingTaint(node);
-  if (taint !== undefined) {
+  if (hasDrainingTaint) {
     return { kind: 'DrainingTaint', message: `bamel: Node has the ${DRAINING_TAINT} taint, it is being drained` };
   }
   return undefined;

@@ -111,9 +111,9 @@ t.test('DaemonSet pods are not kept off draining machines (they leave with the N
 t.test('prioritize: fuller machines first, after the pods bound to them; candidates below every machine that stays on', async (t) => {
   const nodes = capturedNodes();
   const r = rig({ nodes, autoscalers: [autoscaler('a', [{ name: 'cap-b', disruption: 'Candidate' }])] });
-  // cap-b loses its taint here, so that it is only a candidate.
+  // cap-b loses its taint here (a new object, as the informer delivers it), so that it is only a candidate.
   const capB = nodes.find((n) => n.metadata?.name === 'cap-b');
-  if (capB?.spec) capB.spec.taints = [];
+  if (capB) r.nodes.put({ ...capB, spec: { ...capB.spec, taints: [] } });
   const pod = fixture('filter-names-deployment').Pod; // 1 cpu, 2Gi
   const scores = (): Record<string, number> =>
     Object.fromEntries(r.extender.prioritize({ Pod: pod, NodeNames: ['cap-a', 'cap-b', 'cap-c'] }).map((h) => [h.Host, h.Score]));
