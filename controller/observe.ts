@@ -1,5 +1,6 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { compilePod, isTerminated, podRequests, type CompiledPod, type ResourceList } from '../scheduling/index.js';
+import type { PendingPod } from './decide.js';
 import type { ResourceVector } from './scoring.js';
 
 /** Facts about pods and Nodes, read from the informers' caches, shared by every reconcile. */
@@ -41,6 +42,8 @@ export interface CompiledPending {
    * and problems. The decision asks about one pod per signature (PendingPod.equivalenceClass).
    */
   signature: string;
+  /** What the scale-up decision is asked about the pod (one object while the pod stays). */
+  pending: PendingPod;
 }
 
 /** Built from the compiled pod, so that only what fits() reads tells two pods apart. */
@@ -113,7 +116,18 @@ export class PodIndex {
     const hit = this.compiled.get(uid);
     if (hit && hit.rv === rv) return hit;
     const compiled = compilePod(pod);
-    const entry = { rv, pod: compiled, requests: podRequests(pod), signature: compiledSignature(pod, compiled) };
+    const requests = podRequests(pod);
+    const signature = compiledSignature(pod, compiled);
+    const since = unschedulableSince(pod);
+    const pending: PendingPod = {
+      key: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
+      uid: pod.metadata?.uid ?? '',
+      requests: toVector(requests),
+      // Replicas of a workload share a signature: the decision asks about feasibility once for all.
+      equivalenceClass: signature,
+      ...(since !== undefined ? { unschedulableSince: since } : {}),
+    };
+    const entry = { rv, pod: compiled, requests, signature, pending };
     this.compiled.set(uid, entry);
     return entry;
   }

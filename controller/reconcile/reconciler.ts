@@ -7,7 +7,8 @@ import { PressureTracker } from '../pressure-tracker.js';
 import { actuate } from './actuate.js';
 import { Announcer, involvedObject } from './announcer.js';
 import { budgetStep } from './budget.js';
-import { CandidateCache, ClaimBook, demandStep } from './demand.js';
+import { CandidateCache, SelectionMemo } from './candidates.js';
+import { ClaimBook, demandStep } from './demand.js';
 import { drainStep } from './drain-step.js';
 import { EnergyStep } from './energy.js';
 import { afterIntents, preWarmStep, refreshEnergy, restingOf, scaleDownEnergy, slowBoots } from './energy-policy.js';
@@ -49,6 +50,7 @@ export class Reconciler {
   private readonly view: AutoscalerView;
   private readonly inventories: InventoryCache;
   private readonly candidates = new CandidateCache();
+  private readonly hostable = new SelectionMemo<boolean>();
   private readonly claims = new ClaimBook();
   private readonly pressure = new PressureTracker();
   private readonly announcer: Announcer;
@@ -136,7 +138,9 @@ export class Reconciler {
     }
     conditions = setCondition(conditions, { type: 'InventoryValid', status: 'True', reason: 'Valid', message: `${inv.machines.length} machines in the inventory` }, generation, nowDate);
     const selected = selectMachines(spec, inv.machines);
-    const emptyCandidate = this.candidates.empty.bind(this.candidates, inv.rv);
+    const emptyCandidate = this.candidates.forInventory(inv.rv);
+    // Answers about the selected machines are kept while the inventory and the selector stay.
+    const selection = `${inv.rv}\u0000${JSON.stringify(spec.machineSelector)}`;
     const podsOn = (n: string): k8s.V1Pod[] => this.pods.podsOn(n);
 
     // Lifecycle of every selected machine; power states read where the BMC allows.
@@ -171,6 +175,7 @@ export class Reconciler {
       nodes: stores.nodes,
       pods: this.pods,
       emptyCandidate,
+      hostable: this.hostable.scope(selection),
       readyAbsorbMs: options.readyAbsorbMs,
       now,
     });
@@ -273,6 +278,7 @@ export class Reconciler {
       now,
       log,
       emptyCandidate,
+      selection,
       compile: (p) => this.pods.compile(p),
     });
     this.reporter.scaleDown(name, involved, drains, down, applied.machines, spec.dryRun);
