@@ -2,10 +2,13 @@
 //   TS_NODE_TRANSPILE_ONLY=1 node --import ./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/decision.bench.ts
 // One part only:
 //   ... bench/decision.bench.ts --e2e        end to end on the local control plane (hack/cluster.sh up first, or it is started)
-//   ... bench/decision.bench.ts --recorded   the reconcile on recorded state at 1,000 and 10,000 machines
+//   ... bench/decision.bench.ts --recorded   the reconcile on recorded state at 1,000 and 10,000 machines, and
+//                                           the manager's RSS with 1,000 machines and 30,000 pods
 // Options: --pods N (end-to-end pods, default 30), --machines N (end-to-end machines, default 100),
-//   --sizes 1000,10000, --pending N (pending pods, default 10000), --runs N (steady-state reconciles per size),
-//   --reconciler PATH (another build of controller/reconcile/reconciler.ts, e.g. a patched copy, to compare),
+//   --sizes 1000,10000,1000:30000 (M: M machines with --pending pending pods; M:P: M machines, half of them
+//   Ready Nodes, and P pods in all), --pending N (pending pods, default 10000), --runs N (steady-state
+//   reconciles per size), --reconciler PATH (another build of controller/reconcile/reconciler.js, compiled,
+//   e.g. a copy of main's dist/, to compare: the recorded-state children run compiled code; make build first),
 //   --json (a last line with the figures as one JSON object).
 // A bamel manager started without --autoscaler-selector (make demo's) manages every autoscaler
 // of the cluster, the bench's too; the end-to-end part stops when it sees one act. Then use a
@@ -28,7 +31,7 @@
 // Cluster Autoscaler?").
 import { availableParallelism, loadavg } from 'node:os';
 import { endToEnd, printEndToEnd } from './helpers/end-to-end.js';
-import { measureSize, measureSizeInChild, printRecorded, type SizeOptions, type SizeResult } from './helpers/recorded-bench.js';
+import { measureSizeInChild, printRecorded, type SizeOptions, type SizeResult } from './helpers/recorded-bench.js';
 import { errorMessage } from '../kube/errors.js';
 import { summarize } from './helpers/stats.js';
 
@@ -45,12 +48,6 @@ const integer = (name: string, fallback: number): number => {
 };
 
 async function main(): Promise<void> {
-  const child = option('--recorded-child', '');
-  if (child !== '') {
-    const result = await measureSize(JSON.parse(child) as SizeOptions);
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    return;
-  }
   const reconciler = option('--reconciler', '');
   if (reconciler !== '') process.env.BAMEL_BENCH_RECONCILER = reconciler;
   const only = flag('--e2e') || flag('--recorded');
@@ -60,7 +57,7 @@ async function main(): Promise<void> {
   // The figures move with whatever else the machine runs: say how busy it was.
   const load = (): string => loadavg().map((x) => x.toFixed(1)).join(' ');
   console.log(`decision benchmark: node ${process.version}, ${availableParallelism()} cores, load ${load()}, ${new Date().toISOString()}${reconciler ? `, reconciler ${reconciler}` : ''}`);
-  const json: { bench: 'decision'; e2eP99Ms?: number; e2eUpperP99Ms?: number; recorded: { machines: number; reconcileP50Ms: number; firstReconcileMs: number; rssMiB: number }[] } = { bench: 'decision', recorded: [] };
+  const json: { bench: 'decision'; e2eP99Ms?: number; e2eUpperP99Ms?: number; recorded: { machines: number; pods: number; reconcileP50Ms: number; firstReconcileMs: number; rssMiB: number }[] } = { bench: 'decision', recorded: [] };
   if (runE2e) {
     const result = await endToEnd({ machines: integer('--machines', 100), pods: integer('--pods', 30), log: (m) => process.stderr.write(`${m}\n`) });
     printEndToEnd(result);
@@ -69,17 +66,30 @@ async function main(): Promise<void> {
     json.e2eUpperP99Ms = round(summarize(result.timings.map((t) => t.power - t.condition)).p99);
   }
   if (runRecorded) {
-    const sizes = option('--sizes', '1000,10000').split(',').map(Number);
     const pendingPods = integer('--pending', 10_000);
+    const sizes = option('--sizes', '1000,10000,1000:30000')
+      .split(',')
+      .map((s): SizeOptions => {
+        const [machines, pods] = s.split(':').map(Number) as [number, number | undefined];
+        if (!Number.isInteger(machines) || machines <= 0 || (pods !== undefined && !(Number.isInteger(pods) && pods > 0))) throw new Error(`--sizes: ${s} is not M or M:P`);
+        const runs = integer('--runs', machines >= 5000 ? 15 : 30);
+        return { machines, pendingPods, runs, budgetMs: 60_000, ...(pods !== undefined ? { totalPods: pods, readyShare: 0.5 } : {}) };
+      });
     const results: SizeResult[] = [];
-    for (const machines of sizes) {
-      process.stderr.write(`recorded state: ${machines} machines, ${pendingPods} pending pods\n`);
-      const runs = integer('--runs', machines >= 5000 ? 15 : 30);
-      results.push(await measureSizeInChild({ machines, pendingPods, runs, budgetMs: 60_000 }, process.argv[1] as string));
+    for (const size of sizes) {
+      process.stderr.write(`recorded state: ${size.machines} machines, ${size.totalPods !== undefined ? `${size.totalPods} pods in all` : `${size.pendingPods} pending pods`}\n`);
+      results.push(await measureSizeInChild(size));
     }
     printRecorded(results);
     for (const r of results) {
-      json.recorded.push({ machines: r.machines, reconcileP50Ms: round(summarize(r.steady.map((x) => x.totalMs)).p50), firstReconcileMs: round(r.first.totalMs), rssMiB: round(r.maxRss / 2 ** 20) });
+      json.recorded.push({
+        machines: r.machines,
+        pods: r.pendingPods + r.runningPods,
+        reconcileP50Ms: round(summarize(r.steady.map((x) => x.totalMs)).p50),
+        firstReconcileMs: round(r.first.totalMs),
+        // What the manager holds: the caches and the reconciler's state after the runs, after a full GC.
+        rssMiB: round(r.after.rss / 2 ** 20),
+      });
     }
   }
   console.log(`\nload average at the end: ${load()}`);

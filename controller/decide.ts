@@ -191,18 +191,33 @@ function requestsKey(req: ResourceVector): string {
   return key;
 }
 
+/** requestsKey by vector: replicas share theirs (PodIndex), so it is built once per workload. */
+const requestKeys = new WeakMap<ResourceVector, string>();
+
 function classify(pending: PendingPod[], scale: ResourceVector, slots: Slots): { entries: Entry[]; classes: PodClass[] } {
   const classes: PodClass[] = [];
-  const byKey = new Map<string, number>();
+  const sizes: number[] = [];
+  // By class, then by requests: no key of the two strings joined is built per pod.
+  const byKey = new Map<string, Map<string, number>>();
   const entries = pending.map((pod): Entry => {
-    const key = pod.equivalenceClass === undefined ? undefined : `${pod.equivalenceClass}\u0000${requestsKey(pod.requests)}`;
-    let cls = key === undefined ? undefined : byKey.get(key);
+    let inner: Map<string, number> | undefined;
+    let rk: string | undefined;
+    let cls: number | undefined;
+    if (pod.equivalenceClass !== undefined) {
+      inner = byKey.get(pod.equivalenceClass);
+      if (!inner) byKey.set(pod.equivalenceClass, (inner = new Map<string, number>()));
+      rk = requestKeys.get(pod.requests);
+      if (rk === undefined) requestKeys.set(pod.requests, (rk = requestsKey(pod.requests)));
+      cls = inner.get(rk);
+    }
     if (cls === undefined) {
       cls = classes.length;
       classes.push({ representative: pod, demand: demandOf(pod.requests, slots), left: 0 });
-      if (key !== undefined) byKey.set(key, cls);
+      // Equal requests, equal size.
+      sizes.push(sizeOf(pod, scale));
+      if (inner && rk !== undefined) inner.set(rk, cls);
     }
-    return { pod, demand: (classes[cls] as PodClass).demand, cls, size: sizeOf(pod, scale), placed: false };
+    return { pod, demand: (classes[cls] as PodClass).demand, cls, size: sizes[cls] as number, placed: false };
   });
   return { entries, classes };
 }
@@ -345,6 +360,8 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
   for (const e of remaining) add(deficit, e.pod.requests);
   // Per chosen machine: which classes it can host (asked once per class), and what is free.
   const hostable = new Int8Array(classes.length);
+  const passed = new Int32Array(classes.length);
+  let round = 0;
   const freeNumbers = new Float64Array(slots.size);
 
   let left = remaining.length;
@@ -372,10 +389,20 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
     for (const [r, slot] of slots) freeNumbers[slot] = Number(free[r] ?? 0n);
     const placed: PendingPod[] = [];
     hostable.fill(0);
+    // What is free only shrinks while the machine fills, and the pods of a class ask for
+    // the same: once one does not fit, the rest of its class is passed over at once.
+    round++;
     for (const e of remaining) {
-      if (e.placed || plainlyTooBig(e.demand, freeNumbers) || !fits(e.demand, free)) continue;
+      if (e.placed || passed[e.cls] === round) continue;
+      if (plainlyTooBig(e.demand, freeNumbers) || !fits(e.demand, free)) {
+        passed[e.cls] = round;
+        continue;
+      }
       if (hostable[e.cls] === 0) hostable[e.cls] = canHost(e.cls, chosenIndex) ? 1 : -1;
-      if (hostable[e.cls] !== 1) continue;
+      if (hostable[e.cls] !== 1) {
+        passed[e.cls] = round;
+        continue;
+      }
       subtract(free, e.pod.requests);
       for (const r of Object.keys(e.pod.requests)) {
         const slot = slots.get(r);

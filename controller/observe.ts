@@ -1,5 +1,6 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { compilePod, isTerminated, podRequests, type CompiledPod, type ResourceList } from '../scheduling/index.js';
+import type { PendingPod } from './decide.js';
 import type { ResourceVector } from './scoring.js';
 
 /** Facts about pods and Nodes, read from the informers' caches, shared by every reconcile. */
@@ -41,6 +42,8 @@ export interface CompiledPending {
    * and problems. The decision asks about one pod per signature (PendingPod.equivalenceClass).
    */
   signature: string;
+  /** What the scale-up decision is asked about the pod (one object while the pod stays). */
+  pending: PendingPod;
 }
 
 /** Built from the compiled pod, so that only what fits() reads tells two pods apart. */
@@ -62,6 +65,8 @@ export class PodIndex {
   private byNode = new Map<string, V1Pod[]>();
   private pending: V1Pod[] = [];
   private readonly compiled = new Map<string, CompiledPending & { rv: string }>();
+  /** One compiled form per signature, shared by the pods that have it (pruned with them). */
+  private bySignature = new Map<string, { signature: string; pod: CompiledPod; requests: ResourceList; vector: ResourceVector }>();
   /**
    * Running pods' requests, kept while their resourceVersion stays, as compiled pending pods
    * are: the pressure statistics ask for every running pod's requests at every reconcile.
@@ -87,6 +92,10 @@ export class PodIndex {
       }
     }
     for (const uid of this.compiled.keys()) if (!seen.has(uid)) this.compiled.delete(uid);
+    if (this.bySignature.size > 2 * this.compiled.size + 1000) {
+      const live = new Set([...this.compiled.values()].map((c) => c.signature));
+      this.bySignature = new Map([...this.bySignature].filter(([sig]) => live.has(sig)));
+    }
     for (const uid of this.running.keys()) if (!seenRunning.has(uid)) this.running.delete(uid);
     // A Node whose pods are the same objects as before keeps its list: what is computed
     // from a list (requests, utilisation, room) is kept with it (sameList).
@@ -113,7 +122,23 @@ export class PodIndex {
     const hit = this.compiled.get(uid);
     if (hit && hit.rv === rv) return hit;
     const compiled = compilePod(pod);
-    const entry = { rv, pod: compiled, requests: podRequests(pod), signature: compiledSignature(pod, compiled) };
+    const signature = compiledSignature(pod, compiled);
+    // Replicas share one compiled form: the signature says everything fits() reads.
+    let shared = this.bySignature.get(signature);
+    if (!shared) {
+      const requests = podRequests(pod);
+      this.bySignature.set(signature, (shared = { signature, pod: compiled, requests, vector: toVector(requests) }));
+    }
+    const since = unschedulableSince(pod);
+    const pending: PendingPod = {
+      key: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
+      uid: pod.metadata?.uid ?? '',
+      requests: shared.vector,
+      // Replicas of a workload share a signature: the decision asks about feasibility once for all.
+      equivalenceClass: shared.signature,
+      ...(since !== undefined ? { unschedulableSince: since } : {}),
+    };
+    const entry = { rv, pod: shared.pod, requests: shared.requests, signature: shared.signature, pending };
     this.compiled.set(uid, entry);
     return entry;
   }

@@ -28,7 +28,7 @@ import { WebhookServer } from '../webhook/server.js';
 import { TRAFFIC_PLURAL, type TrafficReport } from '../api/v1alpha1/trafficreport.js';
 import { TrafficDemand } from '../controller/traffic.js';
 import { Watches, type SecretMetadata, type WatchedInformers } from '../controller/watches.js';
-import { slimPod } from '../controller/pod-shape.js';
+import { slimNode, slimPod } from '../controller/pod-shape.js';
 import { listenOn, listeningAddresses, readServingCertificate } from './listeners.js';
 import { parseOptionalBindAddress } from '../kube/net.js';
 import { errorMessage } from '../kube/errors.js';
@@ -128,8 +128,8 @@ export class Manager {
     this.informers = {
       autoscalers: informer<BareMetalAutoscaler>(`/apis/${GROUP}/${VERSION}/${PLURAL}`, opts.autoscalerSelector ? { labelSelector: opts.autoscalerSelector } : {}),
       inventories: namespaced<k8s.V1ConfigMap>('configmaps', { labelSelector: `${INVENTORY_LABEL}=true` }),
-      nodes: informer<k8s.V1Node>('/api/v1/nodes'),
       // Only the fields the controller and the extender read are cached (controller/pod-shape.ts).
+      nodes: informer<k8s.V1Node>('/api/v1/nodes', { transform: slimNode }),
       pods: informer<k8s.V1Pod>('/api/v1/pods', { transform: slimPod }),
       pdbs: informer<k8s.V1PodDisruptionBudget>('/apis/policy/v1/poddisruptionbudgets'),
       // Credentials Secrets: metadata only; their data is read when a BMC is called.

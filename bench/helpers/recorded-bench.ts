@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { compiledChildEntry } from './compiled-child.js';
 import { buildRecordedCluster } from './recorded-cluster.js';
 import { recordedReconciler, type ReconcileRun } from './recorded-reconciler.js';
 import { memory, mib, ms, summarize, table, versus, type MemorySnapshot } from './stats.js';
@@ -34,6 +35,10 @@ export interface SizeResult {
 export interface SizeOptions {
   machines: number;
   pendingPods: number;
+  /** Instead of pendingPods: pending pods to bring all the pods to this number. */
+  totalPods?: number;
+  /** Share of the machines that are Ready Nodes (recorded-cluster.ts; default 0.1). */
+  readyShare?: number;
   runs: number;
   /** Stop adding steady-state runs after this long (ms), keeping at least 3. */
   budgetMs: number;
@@ -43,10 +48,20 @@ export interface SizeOptions {
 export async function measureSize(opts: SizeOptions): Promise<SizeResult> {
   const baseline = memory();
   const recordedAt = Date.parse('2026-03-02T10:00:00Z');
-  const state = buildRecordedCluster({ machines: opts.machines, pendingPods: opts.pendingPods, now: recordedAt });
   // Time moves by two seconds per reconcile, as it would between reconciles of a busy cluster.
   let clock = recordedAt + 1000;
-  const harness = await recordedReconciler(state, () => clock);
+  // The state is built, handed to the harness (which keeps its own cached copies) and let go.
+  const { harness, counts } = await (async () => {
+    const state = buildRecordedCluster({
+      machines: opts.machines,
+      pendingPods: opts.pendingPods,
+      ...(opts.totalPods !== undefined ? { totalPods: opts.totalPods } : {}),
+      ...(opts.readyShare !== undefined ? { readyShare: opts.readyShare } : {}),
+      now: recordedAt,
+    });
+    const counts = { machines: state.machineCount, pendingPods: state.pendingCount, runningPods: state.runningCount, nodes: state.nodes.length };
+    return { harness: await recordedReconciler(state, () => clock), counts };
+  })();
   const loaded = memory();
 
   const first = await harness.run();
@@ -84,10 +99,7 @@ export async function measureSize(opts: SizeOptions): Promise<SizeResult> {
   }
   const after = memory();
   return {
-    machines: state.machineCount,
-    pendingPods: state.pendingCount,
-    runningPods: state.runningCount,
-    nodes: state.nodes.length,
+    ...counts,
     first,
     steady,
     baseline,
@@ -102,8 +114,9 @@ export async function measureSize(opts: SizeOptions): Promise<SizeResult> {
 const thisModule = fileURLToPath(import.meta.url);
 
 /** In the parent: one child per size, run one after the other (two cores; they would disturb each other). */
-export async function measureSizeInChild(opts: SizeOptions, entry: string): Promise<SizeResult> {
-  const args = [...process.execArgv, '--expose-gc', entry, '--recorded-child', JSON.stringify(opts)];
+export async function measureSizeInChild(opts: SizeOptions): Promise<SizeResult> {
+  // Compiled, under plain node, as the manager runs: the RSS is the controller's, not the TypeScript loader's.
+  const args = ['--expose-gc', await compiledChildEntry(), JSON.stringify(opts)];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
     let out = '';
@@ -136,7 +149,7 @@ export function printRecorded(results: SizeResult[]): void {
     const total = summarize(r.steady.map((x) => x.totalMs));
     const firstOn = summarize(r.steady.flatMap((x) => (x.firstPowerOnMs !== undefined ? [x.firstPowerOnMs] : [])));
     return [
-      r.machines.toLocaleString('en'),
+      sizeLabel(r),
       ms(r.first.totalMs),
       ms(r.first.firstPowerOnMs ?? Number.NaN),
       String(r.steady.length),
@@ -158,7 +171,7 @@ export function printRecorded(results: SizeResult[]): void {
       rows,
     ),
   );
-  const at1000 = results.find((r) => r.machines === 1000);
+  const at1000 = results.find((r) => r.machines === 1000 && r.pendingPods === 10_000);
   if (at1000) {
     const p99 = summarize(at1000.steady.map((x) => x.firstPowerOnMs ?? x.totalMs)).p99;
     const first = at1000.first.firstPowerOnMs ?? at1000.first.totalMs;
@@ -167,7 +180,15 @@ export function printRecorded(results: SizeResult[]): void {
   console.log(
     '   first: the first reconcile of a fresh Reconciler (inventory parsed, pods compiled); p50/p99: later reconciles after a pod change.\n' +
       '   →BMC: from the reconcile() call to the first power-on request reaching a BMC driver (the decision latency inside the controller).\n' +
-      '   status: the size of the status object written. RSS empty: the process before the state is built (node and the TypeScript loader);\n' +
-        '   loaded: with the cluster in its caches as the informers would hold it, before any reconcile; after: after the runs; peak: the highest RSS of the process, building the state included; heap used: after a full GC.',
+      '   status: the size of the status object written. The children run the compiled code under plain node, as the manager does.\n' +
+      '   RSS empty: the process before the state is built (node and the modules); loaded: with the cluster in its caches as the manager\'s informers hold it\n' +
+      '   (the API server\'s JSON parsed, through their transforms), before any reconcile; after: after the runs, after a full GC (the figure the\n' +
+      '   JSON reports: what the manager holds); peak: the highest RSS of the process, building the state in the bench\'s own form included; heap used: after a full GC.',
   );
+}
+
+/** "1,000" or, when the pods are not the default 10,000 pending, "1,000 / 30,000 pods". */
+export function sizeLabel(r: SizeResult): string {
+  const pods = r.pendingPods + r.runningPods;
+  return r.pendingPods === 10_000 ? r.machines.toLocaleString('en') : `${r.machines.toLocaleString('en')} / ${pods.toLocaleString('en')} pods`;
 }

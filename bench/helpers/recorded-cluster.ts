@@ -19,6 +19,8 @@ import { seededRandom, type Random } from './random.js';
 export interface RecordedClusterOptions {
   machines: number;
   pendingPods: number;
+  /** Instead of pendingPods: as many pending pods as bring all the pods to this number. */
+  totalPods?: number;
   /** Share of the machines that are Ready Nodes running pods. */
   readyShare?: number;
   /** Machines powering on or joining when the state was recorded (they take pods first). */
@@ -320,7 +322,8 @@ export function buildRecordedCluster(opts: RecordedClusterOptions): RecordedClus
 
   // Pending: Deployment replicas, about 5 % one-off pods, and 1 % no machine can host.
   const bad = unplaceableTemplates();
-  for (let i = 0; i < opts.pendingPods; i++) {
+  const pendingCount = opts.totalPods !== undefined ? Math.max(0, opts.totalPods - runningCount) : opts.pendingPods;
+  for (let i = 0; i < pendingCount; i++) {
     let template: PodTemplate;
     const roll = random.next();
     if (roll < 0.01) template = bad[i % bad.length] as PodTemplate;
@@ -368,7 +371,7 @@ export function buildRecordedCluster(opts: RecordedClusterOptions): RecordedClus
       conditions: [],
     },
   };
-  return { autoscaler, inventory, nodes, pods, pendingCount: opts.pendingPods, runningCount, machineCount: machines.length };
+  return { autoscaler, inventory, nodes, pods, pendingCount, runningCount, machineCount: machines.length };
 }
 
 function milliCpu(template: PodTemplate): number {

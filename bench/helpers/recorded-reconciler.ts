@@ -10,6 +10,7 @@ import type { AutoscalerApi, Reconciler, ReconcilerDeps, Store } from '../../con
 import { BmcCredentials } from '../../power/credentials.js';
 import type { PowerDriver, PowerResult } from '../../power/driver.js';
 import { BmcPool } from '../../power/pool.js';
+import { slimNode, slimPod } from '../../controller/pod-shape.js';
 import { AUTOSCALER, type RecordedCluster } from './recorded-cluster.js';
 
 /**
@@ -92,10 +93,13 @@ export async function recordedReconciler(state: RecordedCluster, now: () => numb
   let settled = 0;
   const actuator = new Actuator({ pool, credentials: async () => credentials, metrics, logger, gracefulTimeoutMs: 1000, onDone: () => settled++, now });
 
-  const autoscalers = new Map([[AUTOSCALER, state.autoscaler]]);
-  const inventories = new Map([[`${state.inventory.metadata?.namespace}/${state.inventory.metadata?.name}`, state.inventory]]);
-  const nodes = new Map(state.nodes.map((n) => [n.metadata?.name ?? '', n]));
-  const pods = new Map(state.pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
+  // As the manager's informers hold them: the API server's JSON, parsed, through the
+  // informers' transforms (manager.ts); nothing shared with the objects the state was built from.
+  const cached = <T>(obj: T, transform: (o: k8s.KubernetesObject) => k8s.KubernetesObject = (o) => o): T => transform(JSON.parse(JSON.stringify(obj)) as k8s.KubernetesObject) as T;
+  const autoscalers = new Map([[AUTOSCALER, cached(state.autoscaler)]]);
+  const inventories = new Map([[`${state.inventory.metadata?.namespace}/${state.inventory.metadata?.name}`, cached(state.inventory)]]);
+  const nodes = new Map(state.nodes.map((n) => [n.metadata?.name ?? '', cached(n, slimNode)]));
+  const pods = new Map(state.pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, cached(p, slimPod)]));
 
   let writes = 0;
   let statusBytes = 0;
@@ -126,7 +130,7 @@ export async function recordedReconciler(state: RecordedCluster, now: () => numb
     now,
     api,
     // The recorded pods are the API server's: the power-off check reads them.
-    livePods: async (node) => state.pods.filter((p) => p.spec?.nodeName === node),
+    livePods: async (node) => [...pods.values()].filter((p) => p.spec?.nodeName === node),
   };
   const reconciler = new ReconcilerClass(deps);
 

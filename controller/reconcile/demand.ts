@@ -1,10 +1,12 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { ParsedMachine } from '../../api/inventory.js';
 import type { MachineStatus } from '../../api/v1alpha1/baremetalautoscaler.js';
-import { candidateFromMachine, candidateFromNode, compileCandidate, fits, type CompiledCandidate, type CompiledPod } from '../../scheduling/index.js';
+import { candidateFromNode, compileCandidate, fits, type CompiledCandidate, type CompiledPod } from '../../scheduling/index.js';
 import type { AbsorbingMachine, PendingPod, ScaleUpDecision } from '../decide.js';
-import { toVector, unschedulableSince, type PodIndex } from '../observe.js';
+import { toVector, type PodIndex } from '../observe.js';
 import type { MachineStates, Store } from './types.js';
+
+export { CandidateCache } from './candidates.js';
 
 /**
  * Demand: the pending pods this autoscaler answers for (and the traffic's extra replica),
@@ -51,25 +53,6 @@ export class ClaimBook {
   }
 }
 
-/** Empty machines compiled once per inventory version. */
-export class CandidateCache {
-  private readonly compiled = new Map<string, { key: string; compiled: CompiledCandidate }>();
-
-  empty(inventoryVersion: string, m: ParsedMachine): CompiledCandidate {
-    const key = `${inventoryVersion}/${m.name}`;
-    const hit = this.compiled.get(m.name);
-    if (hit && hit.key === key) return hit.compiled;
-    const compiled = compileCandidate(candidateFromMachine(m));
-    this.compiled.set(m.name, { key, compiled });
-    return compiled;
-  }
-
-  /** empty() with each machine's own inventory version (a fleet of several inventories). */
-  emptyBy(versionOf: (machine: string) => string): (m: ParsedMachine) => CompiledCandidate {
-    return (m) => this.empty(versionOf(m.name), m);
-  }
-}
-
 export interface DemandInput {
   /** Pending pods and traffic replicas, in that order. */
   demand: readonly k8s.V1Pod[];
@@ -78,6 +61,11 @@ export interface DemandInput {
   nodes: Store<k8s.V1Node>;
   pods: PodIndex;
   emptyCandidate: (m: ParsedMachine) => CompiledCandidate;
+  /**
+   * Whether one of the selected machines can host pods of a signature, kept across
+   * reconciles (SelectionMemo): compute() runs when it is not known yet.
+   */
+  hostable?: (signature: string, compute: () => boolean) => boolean;
   readyAbsorbMs: number;
   now: number;
 }
@@ -100,25 +88,15 @@ export interface Demand {
 
 export function demandStep(input: DemandInput): Demand {
   const { pods, emptyCandidate, now } = input;
-  const byName = new Map(input.selected.map((m) => [m.name, m]));
-  const all = input.demand.map((p) => {
-    const c = pods.compile(p);
-    return { pod: p, compiled: c.pod, requests: c.requests, signature: c.signature };
-  });
-  const pending: PendingPod[] = all.map(({ pod, requests, signature }) => {
-    const since = unschedulableSince(pod);
-    return {
-      key: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
-      uid: pod.metadata?.uid ?? '',
-      requests: toVector(requests),
-      // Replicas of a workload share a signature: the decision asks about feasibility once for all.
-      equivalenceClass: signature,
-      ...(since !== undefined ? { unschedulableSince: since } : {}),
-    };
-  });
-  const compiledByUid = new Map(all.map((p) => [p.pod.metadata?.uid ?? '', p.compiled]));
+  const candidateOf = new Map<string, ParsedMachine>();
+  for (const m of input.selected) candidateOf.set(m.name, m);
+  const all = input.demand.map((p) => pods.compile(p));
+  // Kept with the compiled pod: the same object while the pod's resourceVersion stays.
+  const pending: PendingPod[] = all.map((c) => c.pending);
+  const compiledByUid = new Map<string, CompiledPod>();
+  for (const c of all) compiledByUid.set(c.pending.uid, c.pod);
   const feasible = (p: PendingPod, machine: string): boolean => {
-    const m = byName.get(machine);
+    const m = candidateOf.get(machine);
     const cp = compiledByUid.get(p.uid);
     return m !== undefined && cp !== undefined && fits(cp, emptyCandidate(m));
   };
@@ -131,8 +109,21 @@ export function demandStep(input: DemandInput): Demand {
     const free = node ? compileCandidate(candidateFromNode(node, pods.podsOn(m.name))).free : emptyCandidate(m).free;
     absorbing.push({ name: m.name, free: toVector(free) });
   }
-  const relevant = all.map((p) => p.compiled).filter((c) => input.selected.some((m) => fits(c, emptyCandidate(m))));
-  return { pods: all.map(({ pod, compiled }) => ({ pod, compiled })), pending, feasible, absorbing, relevant };
+  // Asked once per signature (pods of one signature get one answer from every machine), and
+  // across reconciles when the caller keeps the answers: a pod no machine can host costs a
+  // scan of every selected machine.
+  const scan = (c: CompiledPod): boolean => input.selected.some((m) => fits(c, emptyCandidate(m)));
+  const local = new Map<string, boolean>();
+  const hostable = (c: { pod: CompiledPod; signature: string }): boolean => {
+    let ok = local.get(c.signature);
+    if (ok === undefined) {
+      ok = input.hostable ? input.hostable(c.signature, () => scan(c.pod)) : scan(c.pod);
+      local.set(c.signature, ok);
+    }
+    return ok;
+  };
+  const relevant = all.filter(hostable).map((c) => c.pod);
+  return { pods: all.map((c, i) => ({ pod: input.demand[i] as k8s.V1Pod, compiled: c.pod })), pending, feasible, absorbing, relevant };
 }
 
 function isAbsorbing(s: MachineStatus, readyAbsorbMs: number, now: number): boolean {

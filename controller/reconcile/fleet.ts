@@ -1,5 +1,6 @@
 import type { ParsedMachine } from '../../api/inventory.js';
-import { inventoriesOf, inventoryKey, type BareMetalAutoscalerSpec, type InventoryReference } from '../../api/v1alpha1/baremetalautoscaler.js';
+import { inventoriesOf, inventoryKey, type BareMetalAutoscalerSpec, type Condition, type InventoryReference } from '../../api/v1alpha1/baremetalautoscaler.js';
+import { setCondition } from '../conditions.js';
 import { inventoryProblem, type InventoryCache } from './fetch.js';
 
 /**
@@ -33,8 +34,10 @@ export interface Fleet {
   duplicates: ReadonlySet<string>;
   /** The inventory a usable machine came from (its credentials Secret lives in that namespace). */
   origin: (machine: string) => InventoryReference | undefined;
-  /** The parse version of a machine's inventory (compiled candidates are cached by it). */
+  /** The parse version of a machine's inventory. */
   versionOf: (machine: string) => string;
+  /** The parse versions of every usable inventory together (what is cached per fleet is cached by it). */
+  version: string;
   /** True for a status entry to keep exactly as it is: ambiguous, or possibly of a broken inventory. */
   held: (machine: string) => boolean;
 }
@@ -84,6 +87,17 @@ export class FleetCache {
   }
 }
 
+/**
+ * InventoryValid from the fleet, and Ready false when no inventory is usable. The answers
+ * the reconciler keeps about the selected machines are keyed by `version` and the selector.
+ */
+export function fleetConditions(conditions: Condition[], fleet: Fleet, generation: number, now: Date): { valid: ReturnType<typeof fleetCondition>; conditions: Condition[] } {
+  const valid = fleetCondition(fleet);
+  let out = setCondition(conditions, { type: 'InventoryValid', ...valid }, generation, now);
+  if (fleet.usable === 0) out = setCondition(out, { type: 'Ready', status: 'False', reason: 'InventoryUnusable', message: valid.message }, generation, now);
+  return { valid, conditions: out };
+}
+
 /** Merges the valid inventories' machines; names listed twice are left out and reported. */
 export function mergeFleet(inventories: number, sources: readonly Source[], brokenIssues: readonly InventoryIssue[]): Fleet {
   const firstSeen = new Map<string, Source>();
@@ -127,6 +141,7 @@ export function mergeFleet(inventories: number, sources: readonly Source[], brok
       return s ? `${inventoryKey(s.ref)}@${s.rv}` : '';
     },
     held: (n) => dupNames.has(n) || (someBroken && !origin.has(n)),
+    version: sources.map((s) => `${inventoryKey(s.ref)}@${s.rv}`).join(','),
   };
 }
 

@@ -1,18 +1,18 @@
 import * as k8s from '@kubernetes/client-node';
-import { FINALIZER, type Condition } from '../../api/v1alpha1/baremetalautoscaler.js';
-import { setCondition } from '../conditions.js';
+import { FINALIZER } from '../../api/v1alpha1/baremetalautoscaler.js';
 import { Drainer } from '../drain.js';
 import { PodIndex } from '../observe.js';
 import { PressureTracker } from '../pressure-tracker.js';
 import { actuate } from './actuate.js';
 import { Announcer, involvedObject } from './announcer.js';
 import { budgetStep } from './budget.js';
-import { CandidateCache, ClaimBook, demandStep } from './demand.js';
+import { CandidateCache, SelectionMemo } from './candidates.js';
+import { ClaimBook, demandStep } from './demand.js';
 import { drainStep } from './drain-step.js';
 import { EnergyStep } from './energy.js';
 import { afterIntents, preWarmStep, refreshEnergy, restingOf, scaleDownEnergy, slowBoots } from './energy-policy.js';
 import { AutoscalerView, InventoryCache, selectMachines } from './fetch.js';
-import { FleetCache, fleetCondition } from './fleet.js';
+import { FleetCache, fleetConditions } from './fleet.js';
 import { applyIntents, deletionIntents, powerOnIntents } from './intents.js';
 import { lifecycleStep } from './lifecycle.js';
 import { Reporter } from './report.js';
@@ -51,6 +51,7 @@ export class Reconciler {
   private readonly view: AutoscalerView;
   readonly fleets: FleetCache;
   private readonly candidates = new CandidateCache();
+  private readonly hostable = new SelectionMemo<boolean>();
   private readonly claims = new ClaimBook();
   private readonly pressure = new PressureTracker();
   private readonly announcer: Announcer;
@@ -125,19 +126,17 @@ export class Reconciler {
     const prev = unpackLearned(bma.status ?? {});
     const nowDate = new Date(now);
     const involved = involvedObject(bma);
-    let conditions: Condition[] = prev.conditions ?? [];
     const fleet = this.fleets.get(name, spec);
-    const valid = fleetCondition(fleet);
-    conditions = setCondition(conditions, { type: 'InventoryValid', ...valid }, generation, nowDate);
+    const { valid, conditions } = fleetConditions(prev.conditions ?? [], fleet, generation, nowDate);
     if (valid.status === 'False') this.announcer.announce(name, involved, 'inventory', 'Warning', valid.reason, valid.message);
     if (fleet.usable === 0) {
-      conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InventoryUnusable', message: valid.message }, generation, nowDate);
       // Machines with an operation in flight keep being tracked from status; nothing new starts.
       await this.writer.write(bma, { ...prev, conditions, observedGeneration: generation }, now);
       return { requeueAfterMs: options.resyncMs };
     }
     const selected = selectMachines(spec, fleet.machines);
-    const emptyCandidate = this.candidates.emptyBy(fleet.versionOf);
+    const emptyCandidate = this.candidates.forInventory(fleet.version);
+    const selection = `${fleet.version}\u0000${JSON.stringify(spec.machineSelector)}`;
     const podsOn = (n: string): k8s.V1Pod[] => this.pods.podsOn(n);
 
     // Lifecycle of every selected machine; power states read where the BMC allows.
@@ -173,6 +172,7 @@ export class Reconciler {
       nodes: stores.nodes,
       pods: this.pods,
       emptyCandidate,
+      hostable: this.hostable.scope(selection),
       readyAbsorbMs: options.readyAbsorbMs,
       now,
     });
@@ -263,7 +263,6 @@ export class Reconciler {
     );
     this.reporter.placed(this.claims.claim(name, up.decision, spec.scaleUp.joinTimeoutSeconds * 1000, now));
 
-    // Events and metrics.
     this.reporter.scaleUp({
       autoscaler: name,
       involved,
@@ -277,6 +276,7 @@ export class Reconciler {
       now,
       log,
       emptyCandidate,
+      selection,
       compile: (p) => this.pods.compile(p),
     });
     this.reporter.scaleDown(name, involved, drains, down, applied.machines, spec.dryRun);

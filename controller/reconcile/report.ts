@@ -9,6 +9,7 @@ import type { ScaleUpDecision } from '../decide.js';
 import type { LifecycleAction } from '../lifecycle.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { Announcer } from './announcer.js';
+import { SelectionMemo } from './candidates.js';
 import type { DrainStep } from './drain-step.js';
 import type { Started } from './intents.js';
 import type { ScaleDownStep } from './scale-down-step.js';
@@ -35,11 +36,21 @@ export interface ScaleUpReport {
   log: Logger;
   emptyCandidate: (m: ParsedMachine) => CompiledCandidate;
   compile: (pod: k8s.V1Pod) => { pod: CompiledPod; signature: string };
+  /** Names the selected machines (inventory version and selector): explanations are kept while it stays. */
+  selection?: string;
+}
+
+/** Why no selected machine can host pods of a signature, and which could if they were free. */
+interface Explanation {
+  summary: string;
+  feasible: readonly string[];
 }
 
 export class Reporter {
   /** Pending pod uid → autoscaler → why none of its machines can host the pod. */
   private readonly infeasible = new Map<string, Map<string, string>>();
+  /** The verdicts of every selected machine depend only on the selection and the signature. */
+  private readonly explanations = new SelectionMemo<Explanation>();
 
   constructor(
     private readonly recorder: EventRecorder,
@@ -82,18 +93,20 @@ export class Reporter {
     this.lifecycle(r);
     if (r.decision.unplaceable.length > 0) {
       metrics.decisions.inc({ autoscaler: name, direction: 'up', result: 'no_feasible_machine' });
-      const candidates = r.selected.map((m) => ({ m, c: r.emptyCandidate(m) }));
       const phase = (machine: string): string => r.machines.get(machine)?.phase ?? '';
+      const verdictsOf = (compiled: CompiledPod): Explanation => {
+        const verdicts = r.selected.map((m) => ({ machine: m.name, verdict: check(compiled, r.emptyCandidate(m)) }));
+        return { summary: summarizeInfeasible(verdicts), feasible: verdicts.filter((v) => v.verdict.feasible).map((v) => v.machine) };
+      };
+      const memo = r.selection === undefined ? undefined : this.explanations.scope(r.selection);
       // Pods with one signature get the same verdict from every machine: explain them once.
       const explained = new Map<string, string>();
-      const explain = (compiled: CompiledPod): string => {
-        const verdicts = candidates.map(({ m, c }) => ({ machine: m.name, verdict: check(compiled, c) }));
+      const explain = (compiled: CompiledPod, signature: string): string => {
+        const { summary, feasible } = memo ? memo(signature, () => verdictsOf(compiled)) : verdictsOf(compiled);
         // Every machine goes in (feasible ones too), so a `prefix-*` group never covers one that fits.
-        const quarantined = verdicts.filter((v) => v.verdict.feasible && phase(v.machine) === 'Failed').map((v) => `${v.machine}: quarantined`);
-        const busy = verdicts
-          .filter((v) => v.verdict.feasible && !['Off', 'Failed'].includes(phase(v.machine)))
-          .map((v) => `${v.machine}: already ${r.machines.get(v.machine)?.phase ?? 'on'} and full`);
-        const text = [summarizeInfeasible(verdicts), ...quarantined, ...busy].filter(Boolean).join('; ');
+        const quarantined = feasible.filter((m) => phase(m) === 'Failed').map((m) => `${m}: quarantined`);
+        const busy = feasible.filter((m) => !['Off', 'Failed'].includes(phase(m))).map((m) => `${m}: already ${r.machines.get(m)?.phase ?? 'on'} and full`);
+        const text = [summary, ...quarantined, ...busy].filter(Boolean).join('; ');
         return text === '' ? 'no machine of this autoscaler can host it' : text;
       };
       for (const p of r.decision.unplaceable) {
@@ -101,7 +114,7 @@ export class Reporter {
         if (!pod) continue;
         const { pod: compiled, signature } = r.compile(pod);
         let message = explained.get(signature);
-        if (message === undefined) explained.set(signature, (message = explain(compiled)));
+        if (message === undefined) explained.set(signature, (message = explain(compiled, signature)));
         this.explainInfeasible(pod, name, message);
       }
     }

@@ -3,6 +3,7 @@ import t from 'tap';
 import type { PendingPod, ScaleUpDecision } from '../../../controller/decide.js';
 import { PodIndex } from '../../../controller/observe.js';
 import { CandidateCache, ClaimBook, demandStep } from '../../../controller/reconcile/demand.js';
+import { SelectionMemo } from '../../../controller/reconcile/candidates.js';
 import { deepFreeze, GiB, iso, machines, node, pendingPod, runningPod, states, status, store, T0 } from './fixtures.js';
 
 const names = (pods: readonly k8s.V1Pod[]): string[] => pods.map((p) => p.metadata?.name ?? '');
@@ -127,4 +128,40 @@ t.test('demand: the pending pods compiled, where they could go, and the machines
   t.equal(d.relevant.length, 2, 'the demand one of these machines could host');
   t.equal(d.relevant[0], d.pods[0]?.compiled);
   t.equal(d.relevant[1], d.pods[1]?.compiled);
+});
+
+t.test('whether any machine can host a signature is asked once per signature, and kept per selection', async (t) => {
+  const selected = deepFreeze(machines('m1', { name: 'm2', cpu: 8 }));
+  const small = [pendingPod('2', { name: 's1' }), pendingPod('2', { name: 's2' }), pendingPod('2', { name: 's3' })];
+  const huge = [pendingPod('64', { name: 'h1' }), pendingPod('64', { name: 'h2' })];
+  const all = deepFreeze([...small, ...huge]);
+  const index = new PodIndex();
+  index.rebuild(all);
+  const cache = new CandidateCache();
+  const memo = new SelectionMemo<boolean>();
+  let asked = 0;
+  const scoped = (selection: string): ((signature: string, compute: () => boolean) => boolean) => {
+    const inner = memo.scope(selection);
+    return (signature, compute) =>
+      inner(signature, () => {
+        asked++;
+        return compute();
+      });
+  };
+  const run = (selection: string): ReturnType<typeof demandStep> =>
+    demandStep({ demand: all, selected, machines: states(), nodes: store(), pods: index, emptyCandidate: cache.forInventory('1'), hostable: scoped(selection), readyAbsorbMs: 60_000, now: T0 });
+  const first = run('1/{}');
+  t.same(
+    first.relevant.map((c) => c.requests.get('cpu')),
+    [2000n, 2000n, 2000n],
+    'the pods one machine could host, in order',
+  );
+  t.equal(asked, 2, 'two signatures, two questions');
+  t.equal(index.compile(small[0] as k8s.V1Pod).pod, index.compile(small[2] as k8s.V1Pod).pod, 'replicas share one compiled form');
+  t.equal(first.pending[0]?.requests, first.pending[1]?.requests, 'and one requests vector');
+  run('1/{}');
+  t.equal(asked, 2, 'the same selection: nothing asked again');
+  run('2/{}');
+  t.equal(asked, 4, 'another inventory version or selector: asked again');
+  t.equal(cache.forInventory('1')(selected[0] as (typeof selected)[number]), cache.empty('1', selected[0] as (typeof selected)[number]), 'forInventory and empty share the compiled machine');
 });
