@@ -2,9 +2,11 @@ import type { V1ObjectMeta } from '@kubernetes/client-node';
 import { Type, type Static } from '@sinclair/typebox';
 import { QuantityMap, StringEnum, StringMap, withRules } from '../schema-helpers.js';
 import { EnergyStatusSchema, MachinePowerSchema } from './energy.js';
+import { InventoryListSchema, InventoryReferenceSchema } from './inventory-ref.js';
 import { BootStatusSchema, BreakEvenStatusSchema, DemandProfileSchema, PowerCyclesStatusSchema, ScaleDownSchema, ScaleUpSchema } from './scaling.js';
 
 export { ScaleDownSchema, ScaleUpSchema } from './scaling.js';
+export { InventoryListSchema, InventoryReferenceSchema, MAX_INVENTORIES, inventoriesOf, inventoryKey, type InventoryReference } from './inventory-ref.js';
 
 /**
  * BareMetalAutoscaler, autoscaling.bamel.io/v1alpha1: the one source of the API. The CRD
@@ -45,41 +47,6 @@ export const KARPENTER_DO_NOT_DISRUPT_ANNOTATION = 'karpenter.sh/do-not-disrupt'
  */
 export const DisruptionValues = ['Candidate', 'Next'] as const;
 export type Disruption = (typeof DisruptionValues)[number];
-
-const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
-const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
-
-export const InventoryReferenceSchema = Type.Object(
-  {
-    namespace: Type.String({
-      description: 'Namespace of the inventory ConfigMap. Credential Secrets named by its machines live in the same namespace.',
-      minLength: 1,
-      maxLength: 63,
-      pattern: DNS_LABEL,
-    }),
-    name: Type.String({
-      description: 'Name of the inventory ConfigMap (labelled autoscaling.bamel.io/inventory: "true", key machines.yaml).',
-      minLength: 1,
-      maxLength: 253,
-      pattern: DNS_SUBDOMAIN,
-    }),
-  },
-  { description: 'The ConfigMap that lists the machines, their BMC addresses, capacity, labels and taints.' },
-);
-
-/** At most this many inventory ConfigMaps per autoscaler (about 2,000 machines fit in one 1 MiB ConfigMap). */
-export const MAX_INVENTORIES = 64;
-
-export const InventoryListSchema = Type.Array(
-  InventoryReferenceSchema,
-  {
-    description:
-      'More inventory ConfigMaps, for fleets larger than one ConfigMap holds (1 MiB, about 2,000 machines). The autoscaler manages the machines of spec.inventory and of every entry here; machine names must be unique across all of them (a machine two inventories list is left alone). While the autoscaler actuates, entries may be added but not removed (set dryRun: true first).',
-    maxItems: MAX_INVENTORIES,
-    'x-kubernetes-list-type': 'map',
-    'x-kubernetes-list-map-keys': ['namespace', 'name'],
-  },
-);
 
 export const LabelSelectorRequirementSchema = withRules(
   Type.Object({
@@ -468,30 +435,6 @@ export type ScaleDown = Static<typeof ScaleDownSchema>;
 export type DemandProfile = Static<typeof DemandProfileSchema>;
 export type PressureStatus = Static<typeof PressureStatusSchema>;
 export type MachineSelector = Static<typeof MachineSelectorSchema>;
-export type InventoryReference = Static<typeof InventoryReferenceSchema>;
-
-/**
- * Every inventory ConfigMap of an autoscaler, spec.inventory first, then spec.inventories in
- * their order, each once. The API server refuses a spec with none (a CEL rule); objects that
- * predate that rule (or unit-test fixtures) may have none, and then the list is empty.
- */
-export function inventoriesOf(spec: Pick<BareMetalAutoscalerSpec, 'inventory' | 'inventories'>): InventoryReference[] {
-  const out: InventoryReference[] = [];
-  const seen = new Set<string>();
-  for (const ref of [...(spec.inventory ? [spec.inventory] : []), ...(spec.inventories ?? [])]) {
-    const key = inventoryKey(ref);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(ref);
-  }
-  return out;
-}
-
-/** namespace/name of an inventory reference: the key of the informer's store. */
-export function inventoryKey(ref: InventoryReference): string {
-  return `${ref.namespace}/${ref.name}`;
-}
-
 export interface BareMetalAutoscaler {
   apiVersion?: string;
   kind?: string;
