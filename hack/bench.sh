@@ -9,7 +9,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 logs="${BAMEL_LOCAL:-$root/.local}/logs"
 mkdir -p "$logs"
-benches="${BAMEL_BENCHES:-scale-down webhook decision extender traffic}"
+benches="${BAMEL_BENCHES:-scale-down status-size webhook decision extender traffic}"
 out="$root/bench/results.json"
 tmp="$(mktemp)"
 trap 'rm -f "$tmp"' EXIT
