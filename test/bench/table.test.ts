@@ -9,9 +9,9 @@ const results = {
     bench: 'decision',
     e2eP99Ms: 512,
     recorded: [
-      { machines: 1000, reconcileP50Ms: 80, firstReconcileMs: 300, rssMiB: 90 },
-      { machines: 1000, runningPods: 30000, reconcileP50Ms: 150, firstReconcileMs: 900, rssMiB: 140 },
-      { machines: 10000, reconcileP50Ms: 450, firstReconcileMs: 1900, rssMiB: 380 },
+      { machines: 1000, pods: 11333, reconcileP50Ms: 80, firstReconcileMs: 300, rssMiB: 90 },
+      { machines: 10000, pods: 19578, reconcileP50Ms: 450, firstReconcileMs: 1900, rssMiB: 380 },
+      { machines: 1000, pods: 30000, reconcileP50Ms: 150, firstReconcileMs: 900, rssMiB: 140 },
     ],
   },
 };
