@@ -62,7 +62,7 @@ export const GOALS: GoalRow[] = [
 ];
 
 function shown(v: number, unit: string): string {
-  const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
+  const digits = Math.abs(v) >= 1000 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
   return `${v.toFixed(digits)}${unit}`;
 }
 
