@@ -47,6 +47,10 @@ step "check the inventory before applying it: bamel inventory validate"
 bamel inventory validate config/samples/inventory.yaml
 printf 'and a broken one is refused with the machine and field named:\n'
 bamel inventory validate test/fixtures/inventory/many-errors.yaml || echo "(exit $?)"
+printf 'a fleet larger than one ConfigMap (1 MiB, about 2,000 machines) is split over several\n'
+printf 'inventories (spec.inventories); checked together, a machine name must be unique across them:\n'
+bamel inventory validate test/fixtures/inventory/valid.yaml test/fixtures/inventory/valid-rack-c.yaml
+bamel inventory validate test/fixtures/inventory/valid.yaml config/samples/inventory.yaml || echo "(exit $?)"
 
 step "apply the inventory and its credential Secrets"
 k create namespace bamel-system --dry-run=client -o yaml | k apply -f - >/dev/null
